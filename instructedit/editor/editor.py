@@ -1,0 +1,183 @@
+"""Editor: config + gradient networks + normalisers + α; `edit(model, batch) -> Edit`; save and load."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..io import atomic_save_tensors, atomic_write_json
+from ..models import families
+from ..models.loading import fingerprint
+from ..tokenize import Batch
+from .edit import Edit, EditFactor
+from .forward import per_record_nll, predicted_logits, top_hidden, trunk
+from .hooks import capture
+from .network import GradientNetwork, RunningNorm
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+MODES = ("single-task", "multi-task", "instruct")
+WEIGHTS_FILE = "editor.safetensors"
+CONFIG_FILE = "editor.json"
+REFUSED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+@dataclass
+class EditorConfig:
+    """The editor's architecture: which weights it edits and the network's size."""
+
+    edit_last_k: int = 3
+    modules: tuple[str, ...] | None = None
+    rank: int = 256
+    hidden_dim: int | None = None
+    alpha_init: float = -1e-4
+    mode: str = "instruct"
+    tasks: tuple[str, ...] = ("counterfact", "recent", "convsent")
+
+    def __post_init__(self):
+        if self.edit_last_k < 1:
+            raise ValueError(f"edit_last_k must be >= 1, got {self.edit_last_k}")
+        if self.rank < 1:
+            raise ValueError(f"rank must be >= 1, got {self.rank}")
+        if self.hidden_dim is not None and self.hidden_dim < 1:
+            raise ValueError(f"hidden_dim must be >= 1 or null, got {self.hidden_dim}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.modules is not None:
+            self.modules = tuple(self.modules)
+        self.tasks = tuple(self.tasks)
+
+    @property
+    def uses_instructions(self) -> bool:
+        return self.mode == "instruct"
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")
+
+
+class Editor(nn.Module):
+    """A MEND editor for one model. Stateless at edit time: `edit` returns an Edit value."""
+
+    def __init__(self, model: nn.Module, config: EditorConfig):
+        super().__init__()
+        self.config = config
+        self.weight_names = families.editable_weight_names(model, config.edit_last_k, config.modules)
+        self.shapes = {n: families.weight_in_out(model, n) for n in self.weight_names}
+        self.first_block = min(families.block_index(n) for n in self.weight_names)
+        by_shape: dict[str, list[str]] = {}
+        for name, (i, o) in self.shapes.items():
+            by_shape.setdefault(f"{i}x{o}", []).append(name)
+        self.mode_of = {n: names.index(n) for names in by_shape.values() for n in names}
+        self.shape_key = {n: f"{self.shapes[n][0]}x{self.shapes[n][1]}" for n in self.weight_names}
+        self.networks = nn.ModuleDict({
+            key: GradientNetwork(*self.shapes[names[0]], config.rank, config.hidden_dim, len(names))
+            for key, names in by_shape.items()})
+        self.norms = nn.ModuleDict({_key(n): RunningNorm(sum(self.shapes[n])) for n in self.weight_names})
+        self.alphas = nn.ParameterDict({_key(n): nn.Parameter(torch.tensor(config.alpha_init)) for n in self.weight_names})
+        self.model_fingerprint = ""
+        self.model_spec = getattr(model.config, "instructedit_spec", "")
+        self.meta: dict = {}
+
+    # ---- the edit -------------------------------------------------------------------------------
+    def capture_grads(self, model: nn.Module, batch: Batch, state=None) -> tuple[dict, dict, torch.Tensor]:
+        """Layer inputs u and output gradients δ of the edit loss for every edited weight ([B, T, *])."""
+        state = state if state is not None else trunk(model, batch.input_ids, self.first_block)
+        state = families.BlockInput(state.hidden.detach().requires_grad_(True), state.extra)
+        with torch.enable_grad(), capture(model, self.weight_names) as record:
+            hidden = top_hidden(model, state, self.first_block)
+            logits, targets, rows = predicted_logits(model, hidden, batch)
+            loss = per_record_nll(logits, targets, rows, len(batch)).sum()
+            outputs = [record["outputs"][n] for n in self.weight_names]
+            grads = torch.autograd.grad(loss, outputs)
+        inputs = {n: record["inputs"][n].detach() for n in self.weight_names}
+        return inputs, dict(zip(self.weight_names, grads)), loss.detach()
+
+    def transform(self, u: torch.Tensor, d: torch.Tensor, rows: torch.Tensor, name: str,
+                  update_stats: bool = False) -> EditFactor:
+        """Normalise (u, δ), run the shape's network, mask rows that carry no gradient."""
+        norm = self.norms[_key(name)]
+        pair = torch.cat([u, d], dim=-1)
+        if update_stats:
+            norm.update(pair[rows])
+        pair = norm(pair)
+        in_dim = self.shapes[name][0]
+        u_t, d_t = self.networks[self.shape_key[name]](pair[..., :in_dim], pair[..., in_dim:], self.mode_of[name])
+        keep = rows.unsqueeze(-1).to(u_t.dtype)
+        return EditFactor(u_t * keep, d_t * keep, self.alphas[_key(name)])
+
+    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
+        """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit."""
+        inputs, grads, loss = self.capture_grads(model, batch, state)
+        rows = batch.edit_rows
+        factors = {n: self.transform(inputs[n], grads[n], rows, n, update_stats) for n in self.weight_names}
+        return Edit(factors, {"edit_loss": float(loss) / max(len(batch), 1)})
+
+    @torch.no_grad()
+    def warm_up(self, model: nn.Module, batches) -> None:
+        """Collect normalisation statistics without training (needed before the first edit)."""
+        for batch in batches:
+            inputs, grads, _ = self.capture_grads(model, batch)
+            for n in self.weight_names:
+                self.norms[_key(n)].update(torch.cat([inputs[n], grads[n]], dim=-1)[batch.edit_rows])
+
+    @property
+    def ready(self) -> bool:
+        return all(norm.ready for norm in self.norms.values())
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def save(self, directory: str | Path, *, half: bool = False, extra: dict | None = None) -> None:
+        """safetensors + JSON; network weights optionally float16, statistics and α stay float32."""
+        directory = Path(directory)
+        tensors = {}
+        for name, tensor in self.state_dict().items():
+            tensor = tensor.detach().contiguous()
+            if half and name.startswith("networks.") and tensor.is_floating_point():
+                tensor = tensor.half()
+            tensors[name] = tensor
+        atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format_version": str(CHECKPOINT_FORMAT)})
+        info = {
+            "format_version": CHECKPOINT_FORMAT, "model": self.model_spec, "model_fingerprint": self.model_fingerprint,
+            "weights": {n: list(self.shapes[n]) for n in self.weight_names},
+            "editor": asdict(self.config), **self.meta, **(extra or {}),
+        }
+        atomic_write_json(directory / CONFIG_FILE, info)
+
+    @classmethod
+    def load(cls, directory: str | Path, model: nn.Module, *, check_fingerprint: bool = True) -> "Editor":
+        directory = Path(directory)
+        weights, config_path = directory / WEIGHTS_FILE, directory / CONFIG_FILE
+        if not weights.is_file() or not config_path.is_file():
+            pickles = [p.name for p in directory.glob("*") if p.suffix in REFUSED_SUFFIXES] if directory.is_dir() else []
+            if pickles:
+                raise ValueError(f"{directory}: refusing pickle checkpoint(s) {pickles}; editors load only from "
+                                 f"{WEIGHTS_FILE} + {CONFIG_FILE} (safetensors)")
+            raise FileNotFoundError(f"{directory} is not an editor checkpoint: it needs {WEIGHTS_FILE} and {CONFIG_FILE}")
+        info = json.loads(config_path.read_text(encoding="utf-8"))
+        config = EditorConfig(**info["editor"])
+        editor = cls(model, config)
+        editor._check_model(info, model, check_fingerprint)
+        from safetensors.torch import load_file
+
+        state = {k: v.float() if k.startswith("networks.") else v for k, v in load_file(str(weights)).items()}
+        editor.load_state_dict(state)
+        editor.model_fingerprint = info.get("model_fingerprint", "")
+        editor.meta = {k: v for k, v in info.items() if k not in {"format_version", "model", "model_fingerprint",
+                                                                  "weights", "editor"}}
+        return editor.eval()
+
+    def _check_model(self, info: dict, model: nn.Module, check_fingerprint: bool) -> None:
+        saved = {n: tuple(s) for n, s in info["weights"].items()}
+        if saved != {n: tuple(s) for n, s in self.shapes.items()}:
+            raise ValueError(f"editor was trained for weights {sorted(saved)} with other names or shapes than this "
+                             f"model's {sorted(self.shapes)}; load it with the model it was trained on "
+                             f"({info.get('model')!r})")
+        expected = info.get("model_fingerprint")
+        if check_fingerprint and expected and expected != fingerprint(model):
+            raise ValueError(f"the base model's weights differ from the ones this editor was trained on "
+                             f"({info.get('model')!r}, fingerprint {expected[:12]}…); load that exact model")

@@ -1,0 +1,101 @@
+"""TrainConfig: a typed, validated training configuration; YAML in, `--set key=value` overrides."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ..data.tasks import SPLITS
+from ..editor.editor import EditorConfig
+
+LOSS_INPUTS = ("prompt", "rephrase")
+
+
+@dataclass
+class TrainConfig:
+    name: str = "instructedit"
+    model: str = "smollm2-135m"
+    editor: EditorConfig = field(default_factory=EditorConfig)
+    task_weights: dict[str, float] | None = None     # sampling mix; None = every task equally likely
+    train_files: dict[str, str] = field(default_factory=dict)  # task -> file overriding the registry
+    max_train_records: int | None = 4000              # per task, after the validation split is carved
+    val_records: int = 50                             # per task, carved (seeded) from train
+    instruction_set: str | None = None                # JSON {task: [10 descriptions]} replacing the catalog
+    steps: int = 1500
+    edits_per_step: int = 4
+    lr: float = 1e-4
+    alpha_lr: float = 1e-5
+    c_edit: float = 0.1
+    c_loc: float = 1.0
+    grad_clip: float = 100.0
+    loss_input: str = "prompt"                        # "rephrase" = MEND's original choice (ablation)
+    norm_warmup_batches: int = 8
+    trunk_cache: bool = True
+    eval_every: int = 250
+    log_every: int = 10
+    max_tokens: int = 256
+    seed: int = 0
+    out_dir: str = "runs/instructedit"
+
+    def __post_init__(self):
+        if isinstance(self.editor, dict):
+            self.editor = EditorConfig(**self.editor)
+        for task in self.editor.tasks:
+            if task not in SPLITS:
+                raise ValueError(f"editor.tasks: unknown task {task!r}; expected some of {', '.join(SPLITS)}")
+        if self.editor.mode == "single-task" and len(self.editor.tasks) != 1:
+            raise ValueError(f"editor.mode single-task needs exactly one task, got {list(self.editor.tasks)}")
+        if self.task_weights is not None:
+            unknown = set(self.task_weights) - set(self.editor.tasks)
+            if unknown or any(w < 0 for w in self.task_weights.values()) or sum(self.task_weights.values()) <= 0:
+                raise ValueError("task_weights must give non-negative weights (not all zero) to the editor's tasks")
+        if self.loss_input not in LOSS_INPUTS:
+            raise ValueError(f"loss_input must be one of {LOSS_INPUTS}, got {self.loss_input!r}")
+        for name in ("steps", "edits_per_step", "val_records", "eval_every", "log_every", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "alpha_lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.c_edit < 0 or self.c_loc < 0:
+            raise ValueError("c_edit and c_loc must be >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> "TrainConfig":
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config must be a YAML mapping")
+        return cls.from_dict(apply_overrides(data, overrides or []))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config key(s) {sorted(unknown)}; known keys: {sorted(known)}")
+        editor_known = {f.name for f in fields(EditorConfig)}
+        editor_unknown = set(data.get("editor") or {}) - editor_known
+        if editor_unknown:
+            raise ValueError(f"unknown editor key(s) {sorted(editor_unknown)}; known: {sorted(editor_known)}")
+        return cls(**data)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """`key=value` or `editor.rank=64`; values are parsed as YAML (numbers, lists, null)."""
+    data = dict(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        target = data
+        *parents, leaf = key.strip().split(".")
+        for parent in parents:
+            target[parent] = dict(target.get(parent) or {})
+            target = target[parent]
+        target[leaf] = value
+    return data

@@ -1,0 +1,209 @@
+"""The meta-training loop: sample edits, edit, score the edited model, update the editor.
+
+Loss = c_edit · NLL(target | edited model) + c_loc · KL(pre-edit ‖ post-edit) on locality answers.
+Several independent edits per step run as one batch (each row of the batch carries its own edit).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.tasks import load_split
+from ..editor.editor import Editor
+from ..editor.forward import per_record_nll, predicted_logits, top_hidden
+from ..evaluation.metrics import score_examples
+from ..instructions import Instruction, load_instruction_set
+from ..models.loading import fingerprint, load_model
+from ..prompts import Example, build_example, training_instruction
+from ..tokenize import collate
+from .config import TrainConfig
+from .state import has_checkpoint, load_optimizer, save_optimizer
+from .trunk import TrunkCache
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, model=None, tokenizer=None, records: dict | None = None):
+        self.config = config
+        self.out = Path(config.out_dir)
+        if model is None:
+            model, tokenizer = load_model(config.model)
+        self.model, self.tokenizer = model, tokenizer
+        torch.manual_seed(config.seed)
+        self.editor = Editor(model, config.editor)
+        self.editor.model_fingerprint = fingerprint(model)
+        self.catalog = load_instruction_set(config.instruction_set) if config.instruction_set else None
+        self.train_ex, self.val_ex = self._examples(records or self._load_records())
+        self.cache = TrunkCache(model, self.editor.first_block, tokenizer.pad_token_id, config.trunk_cache)
+        self.optimizer = torch.optim.Adam([
+            {"params": list(self.editor.networks.parameters()), "lr": config.lr},
+            {"params": list(self.editor.alphas.parameters()), "lr": config.alpha_lr},
+        ])
+        self.step_count, self.skipped, self.best, self.best_metrics = 0, 0, -math.inf, {}
+
+    # ---- data -----------------------------------------------------------------------------------
+    def _load_records(self) -> dict:
+        return {t: load_split(t, "train", self.config.train_files.get(t)) for t in self.config.editor.tasks}
+
+    def _instruction(self, record) -> Instruction:
+        if self.config.editor.uses_instructions:
+            return training_instruction(record, self.config.seed)
+        return Instruction()
+
+    def _examples(self, records: dict) -> tuple[dict[str, list[Example]], list[Example]]:
+        rng = np.random.default_rng(self.config.seed)
+        train, val = {}, []
+        for task, recs in records.items():
+            order = rng.permutation(len(recs))
+            n_val = min(self.config.val_records, len(recs) // 5)
+            val_idx, train_idx = order[:n_val], order[n_val:][: self.config.max_train_records]
+            val += [self._build(recs[i], Instruction(index=0) if self.config.editor.uses_instructions else
+                                Instruction()) for i in val_idx]
+            train[task] = [ex for ex in (self._build(recs[i], self._instruction(recs[i])) for i in train_idx)
+                           if ex is not None and ex.locality]
+            if not train[task]:
+                raise ValueError(f"task {task}: no usable training records (each needs a locality probe)")
+        return train, [ex for ex in val if ex is not None]
+
+    def _build(self, record, instruction) -> Example | None:
+        try:
+            return build_example(record, self.tokenizer, instruction, self.catalog, self.config.max_tokens)
+        except ValueError as err:
+            log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
+            return None
+
+    def _loss_pair(self, ex: Example):
+        return ex.rephrases[0] if self.config.loss_input == "rephrase" and ex.rephrases else ex.edit
+
+    def _sample(self, step: int) -> list[Example]:
+        rng = np.random.default_rng([self.config.seed, step + 1_000_000])
+        tasks = list(self.train_ex)
+        weights = np.array([(self.config.task_weights or {}).get(t, 1.0 if not self.config.task_weights else 0.0)
+                            for t in tasks], dtype=float)
+        picks = rng.choice(len(tasks), size=self.config.edits_per_step, p=weights / weights.sum())
+        return [self.train_ex[tasks[k]][rng.integers(len(self.train_ex[tasks[k]]))] for k in picks]
+
+    def fill_cache(self) -> None:
+        seqs = [s[0] for exs in self.train_ex.values() for ex in exs for s in (ex.edit, self._loss_pair(ex),
+                                                                              ex.locality[0])]
+        with tqdm(total=len(set(map(tuple, seqs))), desc="trunk cache", disable=not self.cache.enabled) as bar:
+            self.cache.fill(seqs, bar)
+
+    # ---- one step -------------------------------------------------------------------------------
+    def losses(self, examples: list[Example], update_stats: bool = True) -> dict[str, torch.Tensor]:
+        model, pad, start = self.model, self.tokenizer.pad_token_id, self.editor.first_block
+        edit_batch = collate([ex.edit for ex in examples], pad)
+        edit = self.editor.edit(model, edit_batch, self.cache.state([ex.edit[0] for ex in examples]),
+                                update_stats=update_stats)
+        loss_batch = collate([self._loss_pair(ex) for ex in examples], pad)
+        loc_batch = collate([ex.locality[0] for ex in examples], pad)
+        loss_state = self.cache.state([self._loss_pair(ex)[0] for ex in examples])
+        loc_state = self.cache.state([ex.locality[0][0] for ex in examples])
+        with torch.no_grad():
+            pre_logits, _, loc_rows = predicted_logits(model, top_hidden(model, loc_state, start), loc_batch)
+        with edit.applied(model):
+            logits, targets, rows = predicted_logits(model, top_hidden(model, loss_state, start), loss_batch)
+            post_logits, _, _ = predicted_logits(model, top_hidden(model, loc_state, start), loc_batch)
+        nll = per_record_nll(logits, targets, rows, len(examples))
+        pre_lp, post_lp = F.log_softmax(pre_logits.float(), -1), F.log_softmax(post_logits.float(), -1)
+        kl_tok = (pre_lp.exp() * (pre_lp - post_lp)).sum(-1)
+        kl = torch.zeros(len(examples)).index_add(0, loc_rows, kl_tok) / torch.zeros(len(examples)).index_add(
+            0, loc_rows, torch.ones_like(kl_tok)).clamp(min=1)
+        total = self.config.c_edit * nll.mean() + self.config.c_loc * kl.mean()
+        return {"loss": total, "edit_nll": nll.mean().detach(), "kl": kl.mean().detach(),
+                "pre_edit_nll": torch.tensor(edit.meta["edit_loss"])}
+
+    def step(self) -> dict:
+        examples = self._sample(self.step_count)
+        self.editor.train()
+        losses = self.losses(examples)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        if torch.isfinite(grad_norm) and torch.isfinite(losses["loss"]):
+            self.optimizer.step()
+        else:
+            self.skipped += 1
+            log.warning("step %d: non-finite loss or gradient, skipped (%d so far)", self.step_count, self.skipped)
+        self.step_count += 1
+        return {k: float(v.detach()) for k, v in losses.items()} | {"grad_norm": float(grad_norm)}
+
+    def warm_up_norms(self) -> None:
+        """Gather normalisation statistics before anything uses the editor (no parameter updates)."""
+        for i in range(self.config.norm_warmup_batches):
+            examples = self._sample(-1 - i)
+            batch = collate([ex.edit for ex in examples], self.tokenizer.pad_token_id)
+            with torch.no_grad():
+                self.editor.edit(self.model, batch, self.cache.state([ex.edit[0] for ex in examples]),
+                                 update_stats=True)
+
+    # ---- validation, checkpoints, the loop ------------------------------------------------------
+    def validate(self, batch_size: int = 8) -> dict:
+        self.editor.eval()
+        scores = []
+        for i in range(0, len(self.val_ex), batch_size):
+            scores += score_examples(self.model, self.editor, self.val_ex[i:i + batch_size], self.tokenizer.pad_token_id)
+        result = {}
+        for key in ("reliability", "generalization", "locality"):
+            values = [s[key] for s in scores if s[key] is not None]
+            result[key] = float(np.mean(values)) if values else float("nan")
+        result["score"] = result["reliability"] + result["locality"] + np.nan_to_num(result["generalization"])
+        return result
+
+    def save(self, kind: str, metrics: dict | None = None) -> None:
+        extra = {"train": self.config.to_dict(), "step": self.step_count, "metrics": metrics or {}}
+        self.editor.save(self.out / kind, extra=extra)
+        if kind == "last":
+            save_optimizer(self.optimizer, self.out / kind, {"step": self.step_count, "skipped": self.skipped,
+                                                             "best": self.best, "best_metrics": self.best_metrics})
+
+    def resume(self) -> bool:
+        last = self.out / "last"
+        if not has_checkpoint(last):
+            return False
+        loaded = Editor.load(last, self.model)
+        self.editor.load_state_dict(loaded.state_dict())
+        info = load_optimizer(self.optimizer, last)
+        self.step_count, self.skipped, self.best = info["step"], info["skipped"], info["best"]
+        self.best_metrics = info.get("best_metrics", {})
+        log.info("resumed from %s at step %d", last, self.step_count)
+        return True
+
+    def _log(self, record: dict) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def train(self) -> dict:
+        self.fill_cache()
+        if not self.resume():
+            self.warm_up_norms()
+        started = time.perf_counter()
+        with tqdm(total=self.config.steps, initial=self.step_count, desc=self.config.name) as bar:
+            while self.step_count < self.config.steps:
+                stats = self.step()
+                bar.update(1)
+                if self.step_count % self.config.log_every == 0:
+                    bar.set_postfix(nll=f"{stats['edit_nll']:.2f}", kl=f"{stats['kl']:.3f}")
+                    self._log({"step": self.step_count, **stats, "elapsed_s": time.perf_counter() - started})
+                if self.step_count % self.config.eval_every == 0 or self.step_count == self.config.steps:
+                    self._checkpoint()
+        return self.best_metrics
+
+    def _checkpoint(self) -> None:
+        metrics = self.validate()
+        self._log({"step": self.step_count, "val": metrics, "skipped": self.skipped})
+        if metrics["score"] > self.best:
+            self.best, self.best_metrics = metrics["score"], metrics
+            self.save("best", metrics)
+        self.save("last", metrics)
