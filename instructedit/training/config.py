@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import get_type_hints
 
 import yaml
 
@@ -81,7 +82,20 @@ class TrainConfig:
         editor_unknown = set(data.get("editor") or {}) - editor_known
         if editor_unknown:
             raise ValueError(f"unknown editor key(s) {sorted(editor_unknown)}; known: {sorted(editor_known)}")
-        return cls(**data)
+        return cls(**_coerce_numbers(cls, data))
+
+
+def _coerce_numbers(cls, data: dict) -> dict:
+    """YAML 1.1 reads `3e-4` as a string: convert such values for fields declared float or int."""
+    hints = get_type_hints(cls)
+    out = dict(data)
+    for key, value in data.items():
+        if isinstance(value, str) and hints.get(key) in (float, int):
+            try:
+                out[key] = hints[key](float(value)) if hints[key] is int else float(value)
+            except ValueError:
+                raise ValueError(f"{key} must be a number, got {value!r}") from None
+    return out
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:

@@ -1,0 +1,134 @@
+"""`instructedit` command line: train | eval | edit | instructions."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("instructedit")
+
+
+def _train(args) -> int:
+    from .training.config import TrainConfig
+    from .training.trainer import Trainer
+
+    config = TrainConfig.from_yaml(args.config, args.set)
+    metrics = Trainer(config).train()
+    log.info("best validation metrics: %s", json.dumps(metrics, default=float))
+    return 0
+
+
+def _load(editor_dir: str, model_spec: str | None):
+    from .editor.editor import Editor
+    from .models.loading import load_model
+
+    info = json.loads((Path(editor_dir) / "editor.json").read_text(encoding="utf-8"))
+    model, tokenizer = load_model(model_spec or info.get("model") or "smollm2-135m")
+    return model, tokenizer, Editor.load(editor_dir, model)
+
+
+def _eval(args) -> int:
+    from .data.loaders import load_records
+    from .data.tasks import load_split
+    from .evaluation.evaluate import evaluate, markdown_table, write_results
+
+    results = {}
+    for editor_dir in args.editor:
+        model, tokenizer, editor = _load(editor_dir, args.model)
+        records = (load_records(args.data, args.format, stop=args.limit, skip_invalid=True) if args.data
+                   else load_split(args.task, "test")[: args.limit])
+        instruction = args.instruction if editor.config.uses_instructions or args.instruction != "seen" else "none"
+        results[Path(editor_dir).name] = evaluate(model, tokenizer, editor, records, instruction,
+                                                  batch_size=args.batch_size, generation=args.generation)
+    if args.out:
+        paths = write_results(results, args.out)
+        log.info("wrote %s and %s", *paths)
+    sys.stdout.write(markdown_table(results))
+    return 0
+
+
+def _edit(args) -> int:
+    from .api import edit_and_report
+    from .data.records import EditRecord, Probe
+
+    model, tokenizer, editor = _load(args.editor, args.model)
+    record = EditRecord(task=args.task, prompt=args.prompt, target=args.target, subject=args.subject or "",
+                        rephrases=tuple(args.rephrase or ()),
+                        locality=tuple(Probe(p, a) for p, a in (args.locality or [])),
+                        topic=args.topic or "", label=args.label or "")
+    report = edit_and_report(model, tokenizer, editor, record, args.instruction)
+    sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _instructions(args) -> int:
+    from .instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX, load_instruction_set
+
+    catalog = load_instruction_set(args.file) if args.file else CATALOG
+    for task, items in catalog.items():
+        if args.task and task != args.task:
+            continue
+        sys.stdout.write(f"{TASK_NAMES.get(task, task)}\n")
+        for i, text in enumerate(items):
+            sys.stdout.write(f"  {i}{' (unseen)' if i == UNSEEN_INDEX else ''}: {text}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="instructedit", description="Instruction-based knowledge editing (MEND + instructions)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="meta-train an editor from a YAML config")
+    p.add_argument("--config", required=True, help="YAML file, e.g. configs/instructedit.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. editor.rank=64")
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("eval", help="evaluate editors on a test set (JSON + markdown)")
+    p.add_argument("--editor", action="append", required=True, help="editor directory (repeat to compare)")
+    p.add_argument("--data", help="data file; default: the task's frozen test split")
+    p.add_argument("--format", choices=["counterfact", "zsre", "recent", "convsent"])
+    p.add_argument("--task", default="counterfact", help="task whose test split to use when --data is absent")
+    p.add_argument("--instruction", default="seen", help="seen | unseen | none | 0-9 | free text")
+    p.add_argument("--limit", type=int, help="first N records only")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--generation", action="store_true", help="ConvSent fluency and sentiment of generations")
+    p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
+    p.add_argument("--out", help="write <out>.json and <out>.md")
+    p.set_defaults(run=_eval)
+
+    p = sub.add_parser("edit", help="make one edit and print before/after and its metrics")
+    p.add_argument("--editor", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--task", default="counterfact", choices=["counterfact", "recent", "convsent", "zsre"])
+    p.add_argument("--subject")
+    p.add_argument("--rephrase", action="append")
+    p.add_argument("--locality", nargs=2, action="append", metavar=("PROMPT", "ANSWER"))
+    p.add_argument("--topic")
+    p.add_argument("--label", choices=["positive", "negative"])
+    p.add_argument("--instruction", default="seen", help="seen | unseen | none | 0-9 | free text")
+    p.add_argument("--model")
+    p.set_defaults(run=_edit)
+
+    p = sub.add_parser("instructions", help="list the instruction catalog (or an instruction-set file)")
+    p.add_argument("--task")
+    p.add_argument("--file", help="instruction-set JSON to list instead of the built-in catalog")
+    p.set_defaults(run=_instructions)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as err:
+        log.error("%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

