@@ -1,4 +1,4 @@
-"""`instructedit` command line: train | eval | edit | instructions."""
+"""`instructedit` command line: train | eval | edit | analyze | instructions."""
 from __future__ import annotations
 
 import argparse
@@ -76,6 +76,21 @@ def _instructions(args) -> int:
     return 0
 
 
+def _analyze(args) -> int:
+    from analysis.directions import CollectOptions
+    from analysis.report import run_analysis
+
+    options = CollectOptions(weight=args.weight, pooling=args.pooling, n=args.n, instruction=args.instruction)
+    report = run_analysis(args.editors, args.tasks, args.method, args.out, args.format, options, args.model)
+    for row in report["u_tilde"]:
+        log.info("%s: silhouette %.3f, k-NN accuracy %.3f", row["editor"], row["silhouette"], row["knn_accuracy"])
+    return 0
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="instructedit", description="Instruction-based knowledge editing (MEND + instructions)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -112,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instruction", default="seen", help="seen | unseen | none | 0-9 | free text")
     p.add_argument("--model")
     p.set_defaults(run=_edit)
+
+    p = sub.add_parser("analyze", help="editing-gradient directions: separation scores and figures")
+    p.add_argument("--editors", type=_csv, required=True, help="comma-separated editor directories")
+    p.add_argument("--tasks", type=_csv, default=["recent", "counterfact", "zsre"])
+    p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--format", type=_csv, default=["html", "png", "pdf"], help="html,png,pdf,svg")
+    p.add_argument("--n", type=int, default=100, help="test records per task")
+    p.add_argument("--instruction", default="seen", help="for instruct editors: seen | unseen | 0-9 | text")
+    p.add_argument("--weight", help="edited weight name (default: up-projection of the last edited block)")
+    p.add_argument("--pooling", choices=["mean", "sum", "last"], default="mean")
+    p.add_argument("--model", help="model spec (default: the one the first editor was trained on)")
+    p.set_defaults(run=_analyze)
 
     p = sub.add_parser("instructions", help="list the instruction catalog (or an instruction-set file)")
     p.add_argument("--task")

@@ -27,6 +27,7 @@ class Family:
     embed: Callable[[nn.Module, torch.Tensor], "BlockInput"]
     final_norm: str
     block_extra: Callable[[int, object], dict] = lambda length, device: {}
+    up_module: str = "mlp.up_proj"  # the MLP input projection: the default weight for direction analysis
 
 
 @dataclass
@@ -61,7 +62,8 @@ _llama = dict(blocks="model.layers", editable=LLAMA_MLP, conv1d=False, embed=_em
               block_extra=_positions)
 
 FAMILIES: dict[str, Family] = {
-    "gpt2": Family("gpt2", "transformer.h", ("mlp.c_fc", "mlp.c_proj"), True, _embed_gpt2, "transformer.ln_f"),
+    "gpt2": Family("gpt2", "transformer.h", ("mlp.c_fc", "mlp.c_proj"), True, _embed_gpt2, "transformer.ln_f",
+                   up_module="mlp.c_fc"),
     "llama": Family("llama", **_llama),
     "mistral": Family("mistral", **_llama),
     "qwen2": Family("qwen2", **_llama),
