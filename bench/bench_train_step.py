@@ -24,7 +24,7 @@ REFERENCE_STEP_S = 1.18
 
 def step_times(model, tokenizer, records, rank: int, cached: bool, batch: int, steps: int) -> list[float]:
     config = TrainConfig(editor=dict(mode="instruct", tasks=["counterfact"], rank=rank), edits_per_step=batch,
-                         trunk_cache=cached, norm_warmup_batches=2, val_records=1, out_dir="/tmp/bench-train-step")
+                         trunk_cache=cached, trunk_store=False, norm_warmup_batches=2, val_records=1, out_dir="/tmp/bench-train-step")
     torch.manual_seed(0)
     trainer = Trainer(config, model, tokenizer, {"counterfact": records})
     trainer.fill_cache()

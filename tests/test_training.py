@@ -10,7 +10,7 @@ from toy import toy_records
 
 
 def _config(tmp_path, **kw) -> TrainConfig:
-    base = dict(model="tiny-llama", editor=dict(edit_last_k=1, rank=16, mode="single-task", tasks=["counterfact"]),
+    base = dict(model="tiny-llama", trunk_store=False, editor=dict(edit_last_k=1, rank=16, mode="single-task", tasks=["counterfact"]),
                 steps=300, edits_per_step=8, lr=1e-3, alpha_lr=1e-3, eval_every=300, val_records=40,
                 norm_warmup_batches=4, out_dir=str(tmp_path / "run"))
     base.update(kw)
@@ -101,3 +101,18 @@ def test_yaml_and_overrides(tmp_path):
     assert config.steps == 5 and config.editor.rank == 32 and config.lr == 3e-4 and config.editor.tasks == ("recent",)
     with pytest.raises(ValueError, match="unknown config key"):
         TrainConfig.from_dict(apply_overrides({}, ["stepz=3"]))
+
+
+def test_trunk_store_is_shared_between_runs(tiny_llama, tmp_path, monkeypatch):
+    from instructedit.training.trunk import TrunkCache
+
+    model, tokenizer = tiny_llama
+    seqs = [tokenizer("The capital of France is Paris").input_ids, tokenizer("Tokyo is in Japan").input_ids]
+    first = TrunkCache(model, 1, tokenizer.pad_token_id, store=tmp_path / "store")
+    first.fill(seqs)
+    assert len(list((tmp_path / "store").glob("shard-*.safetensors"))) == 1
+    second = TrunkCache(model, 1, tokenizer.pad_token_id, store=tmp_path / "store")
+    monkeypatch.setattr("instructedit.training.trunk.trunk", lambda *a: pytest.fail("recomputed a stored state"))
+    second.fill(seqs)
+    state = second.state(seqs)
+    assert torch.equal(state.hidden[0, :len(seqs[0])], first.state(seqs).hidden[0, :len(seqs[0])])

@@ -33,6 +33,7 @@ class TrainConfig:
     loss_input: str = "prompt"                        # "rephrase" = MEND's original choice (ablation)
     norm_warmup_batches: int = 8
     trunk_cache: bool = True
+    trunk_store: bool = True                          # keep trunk states on disk, shared by every editor
     eval_every: int = 250
     log_every: int = 10
     max_tokens: int = 256

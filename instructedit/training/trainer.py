@@ -22,6 +22,7 @@ from ..editor.forward import per_record_nll, predicted_logits, top_hidden
 from ..evaluation.metrics import score_examples
 from ..instructions import Instruction, load_instruction_set
 from ..models.loading import fingerprint, load_model
+from ..paths import cache_dir
 from ..prompts import Example, build_example, training_instruction
 from ..tokenize import collate
 from .config import TrainConfig
@@ -43,7 +44,10 @@ class Trainer:
         self.editor.model_fingerprint = fingerprint(model)
         self.catalog = load_instruction_set(config.instruction_set) if config.instruction_set else None
         self.train_ex, self.val_ex = self._examples(records or self._load_records())
-        self.cache = TrunkCache(model, self.editor.first_block, tokenizer.pad_token_id, config.trunk_cache)
+        store = (cache_dir() / "trunk" / f"{self.editor.model_fingerprint[:16]}-b{self.editor.first_block}"
+                 if config.trunk_store else None)
+        self.cache = TrunkCache(model, self.editor.first_block, tokenizer.pad_token_id, config.trunk_cache,
+                                store=store)
         self.optimizer = torch.optim.Adam([
             {"params": list(self.editor.networks.parameters()), "lr": config.lr},
             {"params": list(self.editor.alphas.parameters()), "lr": config.alpha_lr},
@@ -92,9 +96,14 @@ class Trainer:
         picks = rng.choice(len(tasks), size=self.config.edits_per_step, p=weights / weights.sum())
         return [self.train_ex[tasks[k]][rng.integers(len(self.train_ex[tasks[k]]))] for k in picks]
 
+    def planned_examples(self) -> list[Example]:
+        """Every example the remaining steps will draw (sampling is seeded per step), plus warm-up ones."""
+        steps = list(range(-self.config.norm_warmup_batches, 0)) + list(range(self.step_count, self.config.steps))
+        return [ex for step in steps for ex in self._sample(step)]
+
     def fill_cache(self) -> None:
-        seqs = [s[0] for exs in self.train_ex.values() for ex in exs for s in (ex.edit, self._loss_pair(ex),
-                                                                              ex.locality[0])]
+        """Trunk states of exactly the inputs the planned steps use, computed in length-sorted batches."""
+        seqs = [s[0] for ex in self.planned_examples() for s in (ex.edit, self._loss_pair(ex), ex.locality[0])]
         with tqdm(total=len(set(map(tuple, seqs))), desc="trunk cache", disable=not self.cache.enabled) as bar:
             self.cache.fill(seqs, bar)
 
@@ -141,7 +150,7 @@ class Trainer:
     def warm_up_norms(self) -> None:
         """Gather normalisation statistics before anything uses the editor (no parameter updates)."""
         for i in range(self.config.norm_warmup_batches):
-            examples = self._sample(-1 - i)
+            examples = self._sample(-self.config.norm_warmup_batches + i)
             batch = collate([ex.edit for ex in examples], self.tokenizer.pad_token_id)
             with torch.no_grad():
                 self.editor.edit(self.model, batch, self.cache.state([ex.edit[0] for ex in examples]),

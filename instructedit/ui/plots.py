@@ -1,0 +1,114 @@
+"""What the Edit tab shows: the per-probe probability chart, the token-level diff and the metric cards."""
+from __future__ import annotations
+
+import difflib
+import html
+
+import plotly.graph_objects as go
+
+from .compare import Comparison
+
+KIND_NAMES = {"reliability": "Edit prompt", "generalization": "Paraphrase", "locality": "Locality"}
+BAR_COLOURS = ("#9e9e9e", "#5e945e", "#6b6bff", "#d8412f")
+CHANGED = "changed"
+_LABEL_CHARS = 28
+
+
+def _short(text: str, limit: int = _LABEL_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def probe_labels(comparison: Comparison) -> list[str]:
+    counts: dict[str, int] = {}
+    labels = []
+    for row in comparison.probes:
+        counts[row.kind] = counts.get(row.kind, 0) + 1
+        name = KIND_NAMES.get(row.kind, row.kind)
+        number = "" if row.kind == "reliability" else f" {counts[row.kind]}"
+        labels.append(f"{name}{number}: {_short(row.answer, 14)}")
+    return labels
+
+
+def probe_chart(comparison: Comparison) -> go.Figure:
+    """Grouped bars: p(answer | probe) before the edit and after each column's edit (log scale)."""
+    labels = probe_labels(comparison)
+    hover = [f"{html.escape(_short(r.prompt, 60))} → {html.escape(_short(r.answer, 30))}" for r in comparison.probes]
+    series = [("Before the edit", comparison.before_p)]
+    series += [(f"After: {c.spec.title}", c.post_p) for c in comparison.columns]
+    fig = go.Figure()
+    for (name, values), colour in zip(series, BAR_COLOURS):
+        fig.add_trace(go.Bar(x=labels, y=[max(v, 1e-12) for v in values], name=name, marker_color=colour,
+                             customdata=hover, text=[f"{v:.2g}" for v in values], textposition="outside",
+                             hovertemplate="%{customdata}<br>p = %{y:.3g}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(barmode="group", template="simple_white", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
+                      title="Probability of the answer, per probe", legend={"orientation": "h", "y": -0.2},
+                      yaxis={"type": "log", "title": "p(answer) (log scale)", "exponentformat": "power"})
+    return fig
+
+
+def _spans(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+    return list(enc["input_ids"]), list(enc["offset_mapping"])
+
+
+def token_diff(tokenizer, before: str, after: str) -> list[tuple[str, str | None]]:
+    """`after` cut at token boundaries, each piece labelled `changed` when its token is not in `before`'s place.
+
+    The alignment is difflib's on token ids; whitespace between tokens joins the following piece.
+    """
+    before_ids, _ = _spans(tokenizer, before)
+    after_ids, offsets = _spans(tokenizer, after)
+    labels = [CHANGED] * len(after_ids)
+    matcher = difflib.SequenceMatcher(a=before_ids, b=after_ids, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for j in range(block.b, block.b + block.size):
+            labels[j] = None
+    pieces: list[tuple[str, str | None]] = []
+    cursor = 0
+    for (_, end), label in zip(offsets, labels):
+        if end <= cursor:
+            continue
+        piece, cursor = after[cursor:end], end
+        if pieces and pieces[-1][1] == label:
+            pieces[-1] = (pieces[-1][0] + piece, label)
+        else:
+            pieces.append((piece, label))
+    if cursor < len(after):
+        pieces.append((after[cursor:], None))
+    return pieces
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def before_card(comparison: Comparison) -> str:
+    scores = comparison.columns[0].scores
+    return (f"**p(target)** = {scores['pre_p_target']:.3g}  \n"
+            f"Target tokens predicted (top-1): {_pct(scores['pre_reliability'])}")
+
+
+def after_card(column) -> str:
+    s = column.scores
+    instruction = ("none (this editor was trained without instructions)" if column.description is None
+                   else html.escape(_short(column.description, 90)))
+    return (f"**p(target)** = {s['pre_p_target']:.3g} → **{s['p_target']:.3g}**  \n"
+            "| Reliability | Generalization | Locality |\n|---|---|---|\n"
+            f"| {_pct(s['reliability'])} | {_pct(s['generalization'])} | {_pct(s['locality'])} |\n\n"
+            f"<small>editor `{html.escape(column.spec.editor_name)}`; instruction: {instruction}</small>")
+
+
+def summary(comparison: Comparison) -> dict:
+    """Everything numeric, for API clients (the `/edit` endpoint's JSON output)."""
+    return {
+        "record": {"task": comparison.record.task, "prompt": comparison.record.prompt,
+                   "target": comparison.record.target},
+        "before": {"prompt": comparison.before_prompt, "continuation": comparison.before},
+        "probes": [{"kind": r.kind, "prompt": r.prompt, "answer": r.answer, "p_before": p}
+                   for r, p in zip(comparison.probes, comparison.before_p)],
+        "columns": [{"title": c.spec.title, "editor": c.spec.editor_name, "instruction": c.description,
+                     "prompt": c.prompt_text,
+                     "continuation": c.continuation, "scores": c.scores, "p_after": c.post_p, "p_before": c.pre_p}
+                    for c in comparison.columns],
+    }
