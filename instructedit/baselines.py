@@ -95,3 +95,20 @@ class FineTuneEditor:
         factors = {n: EditFactor(torch.cat([e[n].u for e in edits]), torch.cat([e[n].d for e in edits]),
                                  torch.ones(())) for n in self.weight_names}
         return Edit(factors, {"method": "FT-L"})
+
+
+class NoEditEditor:
+    """The unedited model behind the Editor interface: a zero edit (the "Base" row of Table 3)."""
+
+    def __init__(self, model: nn.Module, edit_last_k: int = 3):
+        self.weight_names = families.editable_weight_names(model, edit_last_k)
+        self.shapes = {n: families.weight_in_out(model, n) for n in self.weight_names}
+        self.config = FineTuneConfig(edit_last_k=edit_last_k)
+
+    def eval(self) -> "NoEditEditor":
+        return self
+
+    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
+        n = len(batch)
+        return Edit({name: EditFactor(torch.zeros(n, 1, i), torch.zeros(n, 1, o), torch.zeros(()))
+                     for name, (i, o) in self.shapes.items()}, {"method": "none"})

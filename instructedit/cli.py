@@ -1,4 +1,4 @@
-"""`instructedit` command line: train | eval | edit | analyze | instructions."""
+"""`instructedit` command line: train | eval | edit | analyze | reproduce | instructions."""
 from __future__ import annotations
 
 import argparse
@@ -87,6 +87,15 @@ def _analyze(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from .experiments.reproduce import reproduce
+
+    plan = reproduce(quick=args.quick, editors=args.editors, experiments=args.experiments,
+                     root=Path(args.root) if args.root else None)
+    log.info("results in %s", plan.results)
+    return 0
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -140,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=["mean", "sum", "last"], default="mean")
     p.add_argument("--model", help="model spec (default: the one the first editor was trained on)")
     p.set_defaults(run=_analyze)
+
+    p = sub.add_parser("reproduce", help="train the editor suite and write every result (resumable)")
+    p.add_argument("--quick", action="store_true", help="the same pipeline on tiny subsets, into runs/quick")
+    p.add_argument("--editors", type=_csv, help="only these suite editors")
+    p.add_argument("--experiments", type=_csv, help="only these experiments")
+    p.add_argument("--root", help="folder for runs (default: runs/, or runs/quick with --quick)")
+    p.set_defaults(run=_reproduce)
 
     p = sub.add_parser("instructions", help="list the instruction catalog (or an instruction-set file)")
     p.add_argument("--task")

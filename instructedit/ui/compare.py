@@ -78,6 +78,13 @@ def resolve_instruction(editor: Editor, wanted: Instruction) -> Instruction:
     return wanted if editor.config.uses_instructions else Instruction()
 
 
+def _shown_description(description: str | None, record: EditRecord) -> str | None:
+    """The instruction as the editor reads it (ConvSent placeholders filled in, as `render` does)."""
+    if description is None:
+        return None
+    return description.replace("[LABEL]", record.label or "given").replace("[TOPIC]", record.topic or "the topic")
+
+
 def _prompt_text(tokenizer, pair) -> str:
     ids, labels = pair
     return tokenizer.decode([t for t, lab in zip(ids, labels) if lab == IGNORE], skip_special_tokens=True)
@@ -96,7 +103,7 @@ def run_column(model, tokenizer, spec: ColumnSpec, record: EditRecord, max_new_t
     shown = [i for i, kind in enumerate(probes.kind) if kind in SHOWN_KINDS]
     prompt_text = _prompt_text(tokenizer, example.edit)
     continuation = greedy_continuation(model, tokenizer, prompt_text, edit, max_new_tokens)
-    return ColumnResult(spec, example.description, prompt_text, continuation, scores,
+    return ColumnResult(spec, _shown_description(example.description, record), prompt_text, continuation, scores,
                         [float(pre["sum_logprob"][i].exp()) for i in shown],
                         [float(post["sum_logprob"][i].exp()) for i in shown])
 

@@ -114,6 +114,17 @@ def check_choice(value, choices, field: str):
     return value
 
 
+def check_int(value, low: int, high: int, field: str) -> int:
+    """An integer in [low, high] (numbers from sliders may arrive as floats or numeric strings)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(field, f"must be a whole number from {low} to {high}, got {str(value)[:40]!r}") from None
+    if not number.is_integer() or not low <= number <= high:
+        raise InputError(field, f"must be a whole number from {low} to {high}, got {str(value)[:40]}")
+    return int(number)
+
+
 def check_custom_instruction(value) -> str:
     return check_text(value, FIELD_LABELS["instruction"], max_chars=MAX_CUSTOM_CHARS)
 

@@ -1,0 +1,127 @@
+"""`instructedit reproduce`: train every suite editor, run every experiment, write assets/results/.
+
+Resumable at every level: a finished editor is skipped, an interrupted one resumes from its last
+checkpoint, and each (experiment, editor, instruction) evaluation is kept as soon as it finishes.
+`--quick` runs the same pipeline on tiny subsets (a few minutes) into a scratch folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..baselines import FineTuneEditor, NoEditEditor
+from ..data.tasks import SPLITS, load_split
+from ..editor.editor import Editor
+from ..evaluation.evaluate import evaluate, write_results
+from ..io import atomic_write_json
+from ..models.loading import load_model
+from ..paths import ASSETS_DIR, PROJECT_DIR
+from ..training.config import TrainConfig
+from ..training.state import STATE_FILE
+from ..training.trainer import Trainer
+from .suite import EDITORS, EXPERIMENTS, Experiment
+
+log = logging.getLogger(__name__)
+QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
+                   "editor.rank=16", "edits_per_step=2", "trunk_store=false")
+BASELINES = {"base": NoEditEditor, "ft-l": FineTuneEditor}
+
+
+@dataclass
+class Plan:
+    runs: Path                 # training runs and evaluation pieces
+    results: Path              # experiment results (assets/results, or a scratch folder with --quick)
+    editors: Path | None       # where shipped editors go (None: do not ship)
+    quick: bool = False
+    eval_limit: int | None = None
+
+    @classmethod
+    def make(cls, quick: bool, root: Path | None = None) -> "Plan":
+        if quick:
+            base = root or PROJECT_DIR / "runs" / "quick"
+            return cls(base, base / "results", None, True, eval_limit=3)
+        base = root or PROJECT_DIR / "runs"
+        return cls(base, ASSETS_DIR / "results", ASSETS_DIR / "editors")
+
+
+def _finished(out: Path, steps: int) -> bool:
+    state = out / "last" / STATE_FILE
+    return state.is_file() and json.loads(state.read_text())["step"] >= steps and (out / "best").is_dir()
+
+
+def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, float]:
+    seconds = {}
+    for name in names:
+        spec = EDITORS[name]
+        overrides = list(spec.overrides) + (list(QUICK_OVERRIDES) if plan.quick else [])
+        overrides.append(f"out_dir={plan.runs / name}")
+        config = TrainConfig.from_yaml(PROJECT_DIR / "configs" / spec.config, overrides)
+        config.name = name
+        if _finished(Path(config.out_dir), config.steps):
+            log.info("%s: already trained, skipped", name)
+        else:
+            started = time.process_time()
+            Trainer(config, model, tokenizer).train()
+            seconds[name] = time.process_time() - started
+        if spec.ship and plan.editors is not None:
+            Editor.load(Path(config.out_dir) / "best", model).save(plan.editors / name, half=True)
+    return seconds
+
+
+def _editor(plan: Plan, name: str, model):
+    if name in BASELINES:
+        return BASELINES[name](model)
+    return Editor.load(plan.runs / name / "best", model)
+
+
+def _records(experiment: Experiment, editor: str, limit: int | None) -> list:
+    cap = experiment.limit.get(editor, limit)
+    return [r for task in experiment.tasks for r in load_split(task, "test")[:cap]]
+
+
+def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
+    experiment = EXPERIMENTS[name]
+    results = {}
+    for editor_name in experiment.editors:
+        editor = _editor(plan, editor_name, model)
+        for instruction in experiment.instructions:
+            uses = getattr(editor.config, "uses_instructions", False)
+            setting = instruction if uses else "none"
+            key = editor_name if len(experiment.instructions) == 1 else f"{editor_name} ({instruction})"
+            piece = plan.runs / "eval" / name / f"{key}.json"
+            if piece.is_file():
+                results[key] = json.loads(piece.read_text())
+                continue
+            log.info("%s: %s, instruction %s", name, editor_name, setting)
+            results[key] = evaluate(model, tokenizer, editor, _records(experiment, editor_name, plan.eval_limit),
+                                    setting, generation=not plan.quick and "convsent" in experiment.tasks)
+            atomic_write_json(piece, results[key])
+    json_path, _ = write_results(results, plan.results / name)
+    return json_path
+
+
+def provenance(plan: Plan, seconds: dict) -> dict:
+    files = {}
+    for task, splits in SPLITS.items():
+        for split, spec in splits.items():
+            path = spec.path()
+            if path.is_file():
+                files[f"{task}/{split}"] = {"file": path.name, "records": f"[{spec.start}:{spec.stop}]",
+                                            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    configs = {name: {"config": e.config, "overrides": list(e.overrides)} for name, e in EDITORS.items()}
+    return {"data": files, "editors": configs, "train_cpu_seconds": seconds, "quick": plan.quick}
+
+
+def reproduce(quick: bool = False, editors: list[str] | None = None, experiments: list[str] | None = None,
+              root: Path | None = None) -> Plan:
+    plan = Plan.make(quick, root)
+    model, tokenizer = load_model("smollm2-135m")
+    seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS))
+    for name in experiments or list(EXPERIMENTS):
+        log.info("wrote %s", run_experiment(plan, name, model, tokenizer))
+    atomic_write_json(plan.results / "provenance.json", provenance(plan, seconds))
+    return plan

@@ -1,0 +1,55 @@
+"""The editor suite and the experiments that reproduce the paper's tables and figures on one model.
+
+Each editor is one YAML in configs/ (plus optional overrides, e.g. a second seed). Each experiment lists
+the editors, tasks and instruction settings it evaluates and the file it writes under assets/results/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAIN_TASKS = ("counterfact", "recent", "convsent", "zsre")
+
+
+@dataclass(frozen=True)
+class SuiteEditor:
+    config: str                          # configs/<file>.yaml
+    overrides: tuple[str, ...] = ()
+    ship: bool = True                    # copied to assets/editors/<name> (float16 networks)
+
+
+EDITORS: dict[str, SuiteEditor] = {
+    "instructedit": SuiteEditor("instructedit.yaml"),
+    "mend-multitask": SuiteEditor("mend-multitask.yaml"),
+    "mend-single-counterfact": SuiteEditor("mend-single-counterfact.yaml"),
+    "mend-single-recent": SuiteEditor("mend-single-recent.yaml"),
+    "mend-single-zsre": SuiteEditor("mend-single-zsre.yaml"),
+    "instructedit-recent": SuiteEditor("instructedit-recent.yaml"),
+    "instructedit-recent-cf": SuiteEditor("instructedit-recent-cf.yaml"),
+    "instructedit-recent-convsent": SuiteEditor("instructedit-recent-convsent.yaml"),
+    "instructedit-seed1": SuiteEditor("instructedit.yaml", ("seed=1",), ship=False),
+    "mend-multitask-seed1": SuiteEditor("mend-multitask.yaml", ("seed=1",), ship=False),
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Evaluate `editors` on `tasks` with each instruction setting; results go to assets/results/<name>."""
+
+    editors: tuple[str, ...]
+    tasks: tuple[str, ...] = MAIN_TASKS
+    instructions: tuple[str, ...] = ("seen",)
+    limit: dict = field(default_factory=dict)   # task -> max test records (default: the whole split)
+
+
+# "base" (no edit) and "ft-l" are baselines built in code; every other name is a suite editor.
+EXPERIMENTS: dict[str, Experiment] = {
+    "table3": Experiment(("base", "ft-l", "mend-multitask", "mend-multitask-seed1", "instructedit",
+                          "instructedit-seed1"), limit={"ft-l": 100}),
+    "figure3": Experiment(("instructedit",), ("recent", "counterfact", "zsre"), ("seen", "unseen")),
+    "table1": Experiment(("mend-single-counterfact", "mend-single-recent", "mend-single-zsre"),
+                         ("counterfact", "recent", "zsre")),
+    "figure2c": Experiment(("instructedit-recent", "instructedit-recent-cf", "instructedit"),
+                           ("recent", "counterfact", "zsre")),
+    "figure2d": Experiment(("instructedit-recent", "instructedit-recent-convsent"), ("recent", "counterfact", "zsre")),
+    "instruction-sweep": Experiment(("instructedit",), ("zsre",), tuple(str(i) for i in range(10))),
+}

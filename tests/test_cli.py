@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from instructedit.cli import main
+from instructedit.editor.editor import Editor, EditorConfig
+from instructedit.models import fingerprint
+from instructedit.tokenize import encode_batch
+
+
+@pytest.fixture()
+def editor_dir(tiny_llama, tmp_path):
+    model, tokenizer = tiny_llama
+    torch.manual_seed(0)
+    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
+    editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
+    editor.model_fingerprint = fingerprint(model)
+    editor.save(tmp_path / "ed")
+    return tmp_path / "ed"
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "instructedit.cli", "--help"], capture_output=True, text=True, check=True)
+    for command in ("train", "eval", "edit", "analyze", "reproduce", "instructions"):
+        assert command in out.stdout
+
+
+def test_edit_prints_before_after_and_metrics(editor_dir, capsys):
+    code = main(["edit", "--editor", str(editor_dir), "--prompt", "The capital of France is", "--target", "Rome",
+                 "--rephrase", "France's capital is", "--locality", "Tokyo is in", "Japan", "--instruction", "unseen"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"before", "after", "reliability", "generalization", "locality", "p_target"} <= set(report)
+    assert report["prompt"].startswith("Task: CounterFact\nDescription: ")
+
+
+def test_eval_writes_json_and_markdown(editor_dir, tmp_path, capsys):
+    data = tmp_path / "cf.json"
+    data.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
+                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
+                                 "locality_ground_truth": "Japan"} for i in range(5)]))
+    code = main(["eval", "--editor", str(editor_dir), "--editor", str(editor_dir), "--data", str(data),
+                 "--out", str(tmp_path / "res")])
+    assert code == 0
+    result = json.loads((tmp_path / "res.json").read_text())
+    summary = result["ed"]["summary"]["counterfact"]
+    assert summary["n"] == 5 and 0 <= summary["reliability"]["mean"] <= 1 and summary["locality"]["ci_low"] <= 1
+    assert "| counterfact | reliability |" in (tmp_path / "res.md").read_text()
+
+
+def test_train_command_runs_a_config(tmp_path, shared_data):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: tiny-llama\neditor:\n  mode: single-task\n  tasks: [zsre]\n  edit_last_k: 1\n  rank: 8\n"
+                      f"steps: 3\nedits_per_step: 2\nmax_train_records: 20\nval_records: 3\neval_every: 3\n"
+                      f"norm_warmup_batches: 1\ntrunk_store: false\nout_dir: {tmp_path / 'run'}\n")
+    assert main(["train", "--config", str(config), "--set", "lr=2e-4"]) == 0
+    info = json.loads((tmp_path / "run" / "best" / "editor.json").read_text())
+    assert info["train"]["lr"] == 2e-4 and info["editor"]["tasks"] == ["zsre"]
+
+
+def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys, caplog):
+    config = tmp_path / "c.yaml"
+    config.write_text("steps: 0\n")
+    assert main(["train", "--config", str(config)]) == 2
+    assert "steps must be >= 1" in caplog.text
