@@ -35,5 +35,12 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow" tests
 
+# every editor, every experiment, assets/results (resumable: run it again after an interruption)
+reproduce: $(STAMP)
+	$(BIN)/instructedit reproduce
+
+reproduce-quick: $(STAMP)
+	$(BIN)/instructedit reproduce --quick
+
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b; done

@@ -29,19 +29,17 @@ def predicted_logits(model: nn.Module, hidden: torch.Tensor, batch: Batch) -> tu
     return logits, targets, rows
 
 
-def per_record_nll(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
-    """Mean NLL of each record's target tokens: [n]."""
-    nll = F.cross_entropy(logits.float(), targets, reduction="none")
-    total = torch.zeros(n, dtype=nll.dtype, device=nll.device).index_add(0, rows, nll)
-    count = torch.zeros(n, dtype=nll.dtype, device=nll.device).index_add(0, rows, torch.ones_like(nll))
-    return total / count.clamp(min=1)
-
-
 def per_record_mean(values: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """Mean of per-position values grouped by their record index `rows`: [n] (differentiable)."""
     values = values.float()
     total = torch.zeros(n, device=values.device).index_add(0, rows, values)
     count = torch.zeros(n, device=values.device).index_add(0, rows, torch.ones_like(values))
     return total / count.clamp(min=1)
+
+
+def per_record_nll(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """Mean NLL of each record's target tokens: [n]."""
+    return per_record_mean(F.cross_entropy(logits.float(), targets, reduction="none"), rows, n)
 
 
 def full_logits(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ every contrast response.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +47,7 @@ def gather_probes(examples: list[Example]) -> ProbeSet:
 @torch.no_grad()
 def probe_scores(model, batch, edit: Edit | None, owner: list[int]) -> dict[str, torch.Tensor]:
     """Per probe row: token accuracy, mean log-prob, summed log-prob, and top-1 ids at answer positions."""
-    with (edit.take(owner).applied(model) if edit is not None else _nullcontext()):
+    with edit.take(owner).applied(model) if edit is not None else nullcontext():
         logits, targets, rows = full_logits(model, batch)
     logprobs = torch.log_softmax(logits.float(), -1)
     token_lp = logprobs.gather(1, targets.unsqueeze(1)).squeeze(1)
@@ -58,14 +59,6 @@ def probe_scores(model, batch, edit: Edit | None, owner: list[int]) -> dict[str,
         "sum_logprob": torch.zeros(n).index_add(0, rows, token_lp),
         "top1": top1, "rows": rows,
     }
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def score_examples(model, editor: Editor, examples: list[Example], pad_id: int) -> list[dict]:

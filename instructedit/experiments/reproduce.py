@@ -79,7 +79,8 @@ def _editor(plan: Plan, name: str, model):
 
 
 def _records(experiment: Experiment, editor: str, limit: int | None) -> list:
-    cap = experiment.limit.get(editor, limit)
+    caps = [c for c in (experiment.limit.get(editor), limit) if c is not None]
+    cap = min(caps) if caps else None
     return [r for task in experiment.tasks for r in load_split(task, "test")[:cap]]
 
 

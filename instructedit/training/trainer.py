@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..data.tasks import load_split
 from ..editor.editor import Editor
-from ..editor.forward import per_record_nll, predicted_logits, top_hidden
+from ..editor.forward import per_record_mean, per_record_nll, predicted_logits, top_hidden
 from ..evaluation.metrics import score_examples
 from ..instructions import Instruction, load_instruction_set
 from ..models.loading import fingerprint, load_model
@@ -125,8 +125,7 @@ class Trainer:
         nll = per_record_nll(logits, targets, rows, len(examples))
         pre_lp, post_lp = F.log_softmax(pre_logits.float(), -1), F.log_softmax(post_logits.float(), -1)
         kl_tok = (pre_lp.exp() * (pre_lp - post_lp)).sum(-1)
-        kl = torch.zeros(len(examples)).index_add(0, loc_rows, kl_tok) / torch.zeros(len(examples)).index_add(
-            0, loc_rows, torch.ones_like(kl_tok)).clamp(min=1)
+        kl = per_record_mean(kl_tok, loc_rows, len(examples))
         total = self.config.c_edit * nll.mean() + self.config.c_loc * kl.mean()
         return {"loss": total, "edit_nll": nll.mean().detach(), "kl": kl.mean().detach(),
                 "pre_edit_nll": torch.tensor(edit.meta["edit_loss"])}

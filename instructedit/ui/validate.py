@@ -72,10 +72,10 @@ def check_text(value, field: str, *, required: bool = True, max_chars: int = MAX
         if reason:
             raise InputError(field, f"contains {reason}")
     visible = "".join(c for c in value if c not in INVISIBLE_OK).strip()
-    if required and not visible:
-        raise InputError(field, "must not be empty or blank")
     if value.strip() and not visible:
         raise InputError(field, "holds only invisible characters")
+    if required and not visible:
+        raise InputError(field, "must not be empty or blank")
     if len(value) > max_chars:
         raise InputError(field, f"is {len(value)} characters long; the limit is {max_chars} "
                                 f"(and {DEFAULT_MAX_TOKENS} tokens with the instruction and target)")
@@ -134,6 +134,11 @@ def field_label(message: str) -> str:
     match = _LIBRARY_FIELD.search(message)
     if not match:
         return "Input"
+    if message.startswith("target of "):  # the answer of that pair produced no tokens
+        group = match.group(1)
+        if group in ("locality", "portability") and match.group(2) is not None:
+            return f"{FIELD_LABELS[group]} (line {int(match.group(2)) + 1}), answer"
+        return FIELD_LABELS["target"]
     label = FIELD_LABELS.get(match.group(1), match.group(1))
     return f"{label} (line {int(match.group(2)) + 1})" if match.group(2) is not None else label
 

@@ -1,0 +1,30 @@
+"""`instructedit reproduce --quick`: the whole pipeline (every suite editor, every experiment) on tiny subsets."""
+import json
+
+import pytest
+
+from instructedit.experiments.reproduce import reproduce
+from instructedit.experiments.suite import EDITORS, EXPERIMENTS
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_reproduce_writes_every_result_and_resumes(shared_data, tmp_path):
+    plan = reproduce(quick=True, root=tmp_path)
+    for name in EXPERIMENTS:
+        result = json.loads((plan.results / f"{name}.json").read_text())
+        expected = {e if len(EXPERIMENTS[name].instructions) == 1 else f"{e} ({i})"
+                    for e in EXPERIMENTS[name].editors for i in EXPERIMENTS[name].instructions}
+        assert set(result) == expected
+        for res in result.values():
+            assert set(res["summary"]) == set(EXPERIMENTS[name].tasks)
+        assert (plan.results / f"{name}.md").read_text().startswith("| task | metric |")
+    for name in EDITORS:
+        assert (tmp_path / name / "best" / "editor.safetensors").is_file()
+    provenance = json.loads((plan.results / "provenance.json").read_text())
+    assert provenance["quick"] and provenance["data"]["counterfact/test"]["sha256"]
+    # a second run finds everything done: nothing is retrained or re-evaluated
+    mtime = (tmp_path / "instructedit" / "best" / "editor.safetensors").stat().st_mtime
+    again = reproduce(quick=True, root=tmp_path)
+    assert (tmp_path / "instructedit" / "best" / "editor.safetensors").stat().st_mtime == mtime
+    assert json.loads((again.results / "provenance.json").read_text())["train_cpu_seconds"] == {}

@@ -1,0 +1,16 @@
+"""Slow tier: the project's Recent set holds facts the default model does not know."""
+import pytest
+
+from instructedit.baselines import NoEditEditor
+from instructedit.data.tasks import load_split
+from instructedit.evaluation.evaluate import evaluate
+
+pytestmark = pytest.mark.slow
+
+
+def test_base_model_reliability_on_recent_is_under_20_percent(default_model):
+    model, tokenizer = default_model
+    records = load_split("recent", "train") + load_split("recent", "test")
+    result = evaluate(model, tokenizer, NoEditEditor(model), records, "none", batch_size=16, progress=False)
+    reliability = result["summary"]["recent"]["reliability"]["mean"]
+    assert reliability < 0.20, reliability
