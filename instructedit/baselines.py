@@ -81,10 +81,10 @@ class FineTuneEditor:
         in_out = delta if self.conv1d else delta.T              # (in x out)
         n_in, n_out = in_out.shape
         if n_in <= n_out:
-            u, d = torch.eye(n_in), in_out                       # uᵀd = in_out
+            u, d = torch.eye(n_in, device=delta.device), in_out  # uᵀd = in_out
         else:
-            u, d = in_out.T, torch.eye(n_out)                    # uᵀd = in_out
-        return EditFactor(u.unsqueeze(0), d.unsqueeze(0), torch.ones(()))
+            u, d = in_out.T, torch.eye(n_out, device=delta.device)  # uᵀd = in_out
+        return EditFactor(u.unsqueeze(0), d.unsqueeze(0), torch.ones((), device=delta.device))
 
     def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
         edits = []
@@ -93,7 +93,7 @@ class FineTuneEditor:
             deltas = self._fit(model, one, trunk(model, one.input_ids, self.first_block))
             edits.append({n: self._factor(d) for n, d in deltas.items()})
         factors = {n: EditFactor(torch.cat([e[n].u for e in edits]), torch.cat([e[n].d for e in edits]),
-                                 torch.ones(())) for n in self.weight_names}
+                                 edits[0][n].alpha) for n in self.weight_names}
         return Edit(factors, {"method": "FT-L"})
 
 
@@ -109,6 +109,7 @@ class NoEditEditor:
         return self
 
     def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
-        n = len(batch)
-        return Edit({name: EditFactor(torch.zeros(n, 1, i), torch.zeros(n, 1, o), torch.zeros(()))
+        n, device = len(batch), families.device_of(model)
+        return Edit({name: EditFactor(torch.zeros(n, 1, i, device=device), torch.zeros(n, 1, o, device=device),
+                                      torch.zeros((), device=device))
                      for name, (i, o) in self.shapes.items()}, {"method": "none"})

@@ -29,7 +29,7 @@ class Batch:
     def edit_rows(self) -> torch.Tensor:
         """[B, T] True at the positions that carry gradient for the loss: up to the last predicting one."""
         last = self.predict_mask.float().cumsum(1).argmax(1)  # last True position (first max of cumsum)
-        positions = torch.arange(self.input_ids.shape[1]).unsqueeze(0)
+        positions = torch.arange(self.input_ids.shape[1], device=self.input_ids.device).unsqueeze(0)
         return positions <= last.unsqueeze(1)
 
     def to(self, device) -> "Batch":

@@ -116,3 +116,26 @@ def test_trunk_store_is_shared_between_runs(tiny_llama, tmp_path, monkeypatch):
     second.fill(seqs)
     state = second.state(seqs)
     assert torch.equal(state.hidden[0, :len(seqs[0])], first.state(seqs).hidden[0, :len(seqs[0])])
+
+
+def test_accelerate_launch_single_cpu_process(tmp_path):
+    """The trainer runs under `accelerate launch` (here: one CPU process)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    launcher = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: tiny-llama\neditor:\n  mode: single-task\n  tasks: [counterfact]\n  edit_last_k: 1\n"
+                      f"  rank: 8\nsteps: 3\nedits_per_step: 2\nmax_train_records: 20\nval_records: 3\n"
+                      f"eval_every: 3\nnorm_warmup_batches: 1\ntrunk_store: false\nout_dir: {tmp_path / 'run'}\n")
+    toy = tmp_path / "toy.json"
+    toy.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
+                                "locality_prompt": "Tokyo is in", "locality_ground_truth": "Japan"} for i in range(30)]))
+    done = subprocess.run([launcher, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "instructedit.cli", "train",
+                           "--config", str(config), "--set", f"train_files={{counterfact: {toy}}}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "run" / "best" / "editor.safetensors").is_file()

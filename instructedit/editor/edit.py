@@ -86,7 +86,7 @@ class Edit:
             parts = [e.merged().factors[name] for e in (self, other) if name in e.factors]
             u = torch.cat([p.u for p in parts], dim=1)
             d = torch.cat([p.d * p.alpha for p in parts], dim=1)
-            factors[name] = EditFactor(u, d, torch.ones((), dtype=d.dtype))
+            factors[name] = EditFactor(u, d, torch.ones((), dtype=d.dtype, device=d.device))
         return Edit(factors, {"composed_of": [self.meta, other.meta]})
 
     def weight_deltas(self, model: nn.Module) -> dict[str, torch.Tensor]:

@@ -87,6 +87,7 @@ class Editor(nn.Module):
     # ---- the edit -------------------------------------------------------------------------------
     def capture_grads(self, model: nn.Module, batch: Batch, state=None) -> tuple[dict, dict, torch.Tensor]:
         """Layer inputs u and output gradients δ of the edit loss for every edited weight ([B, T, *])."""
+        batch = batch.to(families.device_of(model))
         state = state if state is not None else trunk(model, batch.input_ids, self.first_block)
         state = families.BlockInput(state.hidden.detach().requires_grad_(True), state.extra)
         with torch.enable_grad(), capture(model, self.weight_names) as record:
@@ -114,7 +115,7 @@ class Editor(nn.Module):
     def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
         """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit."""
         inputs, grads, loss = self.capture_grads(model, batch, state)
-        rows = batch.edit_rows
+        rows = batch.to(families.device_of(model)).edit_rows
         factors = {n: self.transform(inputs[n], grads[n], rows, n, update_stats) for n in self.weight_names}
         return Edit(factors, {"edit_loss": float(loss) / max(len(batch), 1)})
 
@@ -123,8 +124,9 @@ class Editor(nn.Module):
         """Collect normalisation statistics without training (needed before the first edit)."""
         for batch in batches:
             inputs, grads, _ = self.capture_grads(model, batch)
+            rows = batch.to(families.device_of(model)).edit_rows
             for n in self.weight_names:
-                self.norms[_key(n)].update(torch.cat([inputs[n], grads[n]], dim=-1)[batch.edit_rows])
+                self.norms[_key(n)].update(torch.cat([inputs[n], grads[n]], dim=-1)[rows])
 
     @property
     def ready(self) -> bool:
@@ -162,6 +164,7 @@ class Editor(nn.Module):
         config = EditorConfig(**info["editor"])
         editor = cls(model, config)
         editor._check_model(info, model, check_fingerprint)
+        editor.to(families.device_of(model))
         from safetensors.torch import load_file
 
         state = {k: v.float() if k.startswith("networks.") else v for k, v in load_file(str(weights)).items()}

@@ -22,6 +22,7 @@ def top_hidden(model: nn.Module, state: BlockInput, start: int) -> torch.Tensor:
 
 def predicted_logits(model: nn.Module, hidden: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits only where a label is predicted: (logits [P, V], targets [P], record index [P])."""
+    batch = batch.to(hidden.device)
     mask = batch.predict_mask
     rows = mask.nonzero(as_tuple=True)[0]
     logits = families.head(model, hidden[:, :-1][mask])
@@ -44,6 +45,7 @@ def per_record_nll(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tens
 
 def full_logits(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Predicted-position logits of the whole model (respecting any active edit)."""
+    batch = batch.to(families.device_of(model))
     state = families.embed(model, batch.input_ids)
     hidden = families.run_blocks(model, state, 0).hidden
     return predicted_logits(model, hidden, batch)

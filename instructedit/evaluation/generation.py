@@ -15,7 +15,7 @@ FLUENCY_WEIGHTS = {2: 2 / 3, 3: 4 / 3}
 @torch.no_grad()
 def greedy_continuation(model, tokenizer, prompt: str, edit: Edit | None = None, max_new_tokens: int = 20) -> str:
     """The greedy continuation of `prompt` by the base model, or by the model as edited by `edit`."""
-    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    ids = tokenizer(prompt, return_tensors="pt").input_ids.to(next(model.parameters()).device)
     with edit.applied(model) if edit is not None else nullcontext():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                              do_sample=False, pad_token_id=tokenizer.pad_token_id)

@@ -56,7 +56,7 @@ def probe_scores(model, batch, edit: Edit | None, owner: list[int]) -> dict[str,
     return {
         "accuracy": per_record_mean(top1 == targets, rows, n),
         "mean_logprob": per_record_mean(token_lp, rows, n),
-        "sum_logprob": torch.zeros(n).index_add(0, rows, token_lp),
+        "sum_logprob": torch.zeros(n, device=token_lp.device).index_add(0, rows, token_lp),
         "top1": top1, "rows": rows,
     }
 

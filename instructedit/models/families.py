@@ -124,6 +124,10 @@ def embed(model: nn.Module, input_ids: torch.Tensor) -> BlockInput:
     return family_of(model).embed(model, input_ids)
 
 
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def state_from_hidden(model: nn.Module, hidden: torch.Tensor) -> BlockInput:
     """A BlockInput for cached hidden states [B, T, d] (adds what the family's blocks need, e.g. positions)."""
     return BlockInput(hidden, family_of(model).block_extra(hidden.shape[1], hidden.device))

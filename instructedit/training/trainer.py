@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -36,11 +37,14 @@ class Trainer:
     def __init__(self, config: TrainConfig, model=None, tokenizer=None, records: dict | None = None):
         self.config = config
         self.out = Path(config.out_dir)
+        # Accelerate: `accelerate launch ... instructedit train` runs one process per device; gradients are
+        # averaged across processes before each step, only the main process validates, saves and logs.
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
         if model is None:
             model, tokenizer = load_model(config.model)
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer = model.to(self.accelerator.device), tokenizer
         torch.manual_seed(config.seed)
-        self.editor = Editor(model, config.editor)
+        self.editor = Editor(model, config.editor).to(self.accelerator.device)
         self.editor.model_fingerprint = fingerprint(model)
         self.catalog = load_instruction_set(config.instruction_set) if config.instruction_set else None
         self.train_ex, self.val_ex = self._examples(records or self._load_records())
@@ -89,7 +93,7 @@ class Trainer:
         return ex.rephrases[0] if self.config.loss_input == "rephrase" and ex.rephrases else ex.edit
 
     def _sample(self, step: int) -> list[Example]:
-        rng = np.random.default_rng([self.config.seed, step + 1_000_000])
+        rng = np.random.default_rng([self.config.seed, step + 1_000_000, self.accelerator.process_index])
         tasks = list(self.train_ex)
         weights = np.array([(self.config.task_weights or {}).get(t, 1.0 if not self.config.task_weights else 0.0)
                             for t in tasks], dtype=float)
@@ -137,6 +141,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.accelerator.num_processes > 1:
+            for p in params:
+                if p.grad is not None:
+                    p.grad = self.accelerator.reduce(p.grad, reduction="mean")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         if torch.isfinite(grad_norm) and torch.isfinite(losses["loss"]):
             self.optimizer.step()
@@ -188,6 +196,8 @@ class Trainer:
         return True
 
     def _log(self, record: dict) -> None:
+        if not self.accelerator.is_main_process:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -209,6 +219,9 @@ class Trainer:
         return self.best_metrics
 
     def _checkpoint(self) -> None:
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return
         metrics = self.validate()
         self._log({"step": self.step_count, "val": metrics, "skipped": self.skipped})
         if metrics["score"] > self.best:

@@ -53,7 +53,7 @@ class TrunkCache:
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         for i, s in enumerate(seqs):
             ids[i, :len(s)] = torch.tensor(s)
-        return ids
+        return ids.to(families.device_of(self.model))
 
     @torch.no_grad()
     def fill(self, seqs: list[list[int]], progress=None) -> None:

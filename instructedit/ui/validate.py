@@ -131,10 +131,12 @@ def check_custom_instruction(value) -> str:
 
 def field_label(message: str) -> str:
     """The UI label of the first record field a library message names (`rephrases[1]` -> `Paraphrases (line 2)`)."""
-    match = _LIBRARY_FIELD.search(message)
+    prefix = "target of "  # "target of 'locality[0]' produced no tokens": that pair's answer is at fault
+    answer_of = message.startswith(prefix)
+    match = _LIBRARY_FIELD.search(message[len(prefix):] if answer_of else message)
     if not match:
         return "Input"
-    if message.startswith("target of "):  # the answer of that pair produced no tokens
+    if answer_of:
         group = match.group(1)
         if group in ("locality", "portability") and match.group(2) is not None:
             return f"{FIELD_LABELS[group]} (line {int(match.group(2)) + 1}), answer"
