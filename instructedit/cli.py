@@ -1,4 +1,4 @@
-"""`instructedit` command line: train | eval | edit | analyze | reproduce | instructions."""
+"""`instructedit` command line: train | eval | edit | analyze | figures | reproduce | instructions."""
 from __future__ import annotations
 
 import argparse
@@ -96,6 +96,20 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _figures(args) -> int:
+    from analysis.paper import paper_figures, ship_directions
+    from .models.loading import load_model
+    from .paths import ASSETS_DIR
+
+    directions = Path(args.directions)
+    if args.collect:
+        model, tokenizer = load_model()
+        ship_directions(Path(args.editors_dir or ASSETS_DIR / "editors"), directions, model, tokenizer, args.n)
+    written = paper_figures(Path(args.results), directions, Path(args.out), args.format, args.method)
+    log.info("wrote %d files to %s", len(written), args.out)
+    return 0
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -149,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=["mean", "sum", "last"], default="mean")
     p.add_argument("--model", help="model spec (default: the one the first editor was trained on)")
     p.set_defaults(run=_analyze)
+
+    p = sub.add_parser("figures", help="the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors")
+    p.add_argument("--results", default="assets/results")
+    p.add_argument("--directions", default="assets/directions/shipped.safetensors")
+    p.add_argument("--collect", action="store_true", help="(re)collect the shipped editors' directions first")
+    p.add_argument("--editors-dir", help="folder of editors to collect from (default assets/editors)")
+    p.add_argument("--n", type=int, default=100, help="test records per task when collecting")
+    p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
+    p.add_argument("--out", default="assets/figures")
+    p.add_argument("--format", type=_csv, default=["html", "png", "pdf"])
+    p.set_defaults(run=_figures)
 
     p = sub.add_parser("reproduce", help="train the editor suite and write every result (resumable)")
     p.add_argument("--quick", action="store_true", help="the same pipeline on tiny subsets, into runs/quick")

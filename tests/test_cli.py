@@ -24,7 +24,7 @@ def editor_dir(tiny_llama, tmp_path):
 
 def test_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "instructedit.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("train", "eval", "edit", "analyze", "reproduce", "instructions"):
+    for command in ("train", "eval", "edit", "analyze", "figures", "reproduce", "instructions"):
         assert command in out.stdout
 
 

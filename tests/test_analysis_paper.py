@@ -1,0 +1,51 @@
+import json
+
+from analysis.paper import direction_figures, result_figures, results_long
+from analysis.synthetic import synthetic_directionset
+
+SUITE = {"instructedit": 3.0, "mend-multitask": 0.5, "mend-single-recent": 2.0, "mend-single-counterfact": 2.0,
+         "mend-single-zsre": 2.0, "instructedit-recent": 1.0, "instructedit-recent-cf": 2.0,
+         "instructedit-recent-convsent": 1.5}
+
+
+def _cell(mean):
+    return {"mean": mean, "ci_low": mean - 0.05, "ci_high": mean + 0.05, "n": 10}
+
+
+def _result(rel, instruction="seen"):
+    return {"instruction": instruction, "records": [], "summary": {
+        task: {"n": 10, "reliability": _cell(rel), "generalization": _cell(rel / 2), "locality": _cell(0.9)}
+        for task in ("counterfact", "recent", "zsre")}}
+
+
+def test_results_long_scales_and_labels(tmp_path):
+    path = tmp_path / "figure3.json"
+    path.write_text(json.dumps({"instructedit (seen)": _result(0.8), "instructedit (unseen)": _result(0.7, "unseen")}))
+    df = results_long(path)
+    assert set(df["instruction"]) == {"seen", "unseen"} and set(df["editor"]) == {"InstructEdit"}
+    row = df[(df.task == "zsRE") & (df.metric == "Reliability") & (df.instruction == "seen")].iloc[0]
+    assert abs(row.value - 80.0) < 1e-9 and abs(row.ci_low - 75.0) < 1e-9
+
+
+def test_result_figures_from_results_files(tmp_path):
+    (tmp_path / "figure3.json").write_text(json.dumps({"instructedit (seen)": _result(0.8),
+                                                       "instructedit (unseen)": _result(0.7, "unseen")}))
+    (tmp_path / "figure2c.json").write_text(json.dumps({"instructedit-recent": _result(0.2),
+                                                        "instructedit-recent-cf": _result(0.5), "instructedit": _result(0.8)}))
+    (tmp_path / "table3.json").write_text(json.dumps({"mend-multitask": _result(0.6), "instructedit": _result(0.8)}))
+    figures = result_figures(tmp_path)
+    assert set(figures) == {"table3", "fig3", "fig2c"}
+    names = {trace.name for trace in figures["fig3"].data}
+    assert {"Seen", "Unseen"} <= names or any("Seen" in n for n in names)
+    header = figures["table3"].data[0].header.values
+    assert any("InstructEdit (ours)" in h for h in header) and any("paper" in h for h in header)
+
+
+def test_direction_figures_build_the_paper_panels():
+    tasks = ("recent", "counterfact", "zsre", "convsent")
+    dirset = synthetic_directionset(SUITE, tasks=tasks, per_group=8, dim=32)
+    figures = direction_figures(dirset)
+    assert set(figures) == {"fig2a", "fig2b", "fig2d"}
+    legend = {trace.name for trace in figures["fig2a"].data}
+    assert any("MEND (single-task)" in n for n in legend) and any("InstructEdit" in n for n in legend)
+    assert not any("ConvSent" in n for n in legend)  # Fig. 2a shows Recent, CounterFact, zsRE

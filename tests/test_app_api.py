@@ -1,0 +1,84 @@
+"""Every named endpoint through gradio_client, against the app launched in this process on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gradio_client.exceptions import AppError
+
+from analysis.export import find_browser
+from test_app_support import EXAMPLES, app_env, app_settings, client, served_app  # noqa: F401
+
+ENDPOINTS = {"/edit", "/instructions", "/editor_info", "/example", "/results", "/direction_options", "/directions",
+             "/directions_png", "/status", "/direction_sets"}
+EDIT = dict(prompt="The Eiffel Tower is in", target="Rome", subject="", paraphrases="Where is the Eiffel Tower? In",
+            locality="The capital of Japan is => Tokyo", task="counterfact", topic="", label="positive", seen_index=0,
+            third="unseen", custom_instruction="", editor="instructedit", second_editor="mend-multitask",
+            max_new_tokens=5)
+DIRECTIONS = dict(name="synthetic", editors=["instructedit", "mend-multitask"], tasks=["CounterFact", "Recent"],
+                  method="pca", layout="separate", kind="u_tilde")
+
+
+def test_every_endpoint_is_named(client):
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert ENDPOINTS <= named
+
+
+def test_edit_endpoint(client):
+    out = client.predict(**EDIT, api_name="/edit")
+    before, before_card, seen, seen_card, seen_diff, third_title, third, third_card, third_diff, chart, summary = out
+    assert before and seen and third and "unseen" in third_title
+    assert "Reliability" in seen_card and "p(target)" in before_card
+    assert "".join(piece["token"] for piece in seen_diff) == seen
+    figure = json.loads(chart["plot"])
+    assert chart["type"] == "plotly" and len(figure["data"]) == 3 and len(figure["data"][0]["y"]) == 3
+    assert [c["editor"] for c in summary["columns"]] == ["instructedit", "instructedit"]
+
+
+def test_edit_endpoint_bad_input_then_good(client):
+    with pytest.raises(AppError, match="Target: contains the invisible format character U\\+200B"):
+        client.predict(**{**EDIT, "target": "Ro\u200bme"}, api_name="/edit")
+    with pytest.raises(AppError, match="Prompt: contains an unpaired surrogate"):
+        client.predict(**{**EDIT, "prompt": "bad \ud800 text"}, api_name="/edit")
+    with pytest.raises(AppError, match="Editor: unknown editor"):
+        client.predict(**{**EDIT, "editor": "ghost"}, api_name="/edit")
+    assert client.predict(**EDIT, api_name="/edit")[2]
+
+
+def test_instructions_and_editor_info_endpoints(client):
+    seen, unseen, topic, label = client.predict("convsent", api_name="/instructions")
+    assert seen == 0 and "Unseen" in unseen
+    assert "mode `instruct`" in client.predict("instructedit", api_name="/editor_info")
+
+
+def test_status_and_example_endpoints(client):
+    status, editor, second = client.predict(api_name="/status")
+    assert "instructedit" in status and editor == "instructedit" and second == "mend-multitask"
+    values = client.predict(0, api_name="/example")
+    assert values[0] == EXAMPLES[0]["prompt"] and values[5] == "counterfact"
+
+
+def test_results_endpoint_files(client):
+    status, table3, figure3, table, csv_path, json_path = client.predict(api_name="/results")
+    assert "table3.json" in status and table3["type"] == "plotly"
+    assert Path(csv_path).read_text().startswith("source,editor,instruction,task,metric,value")
+    assert len(json.loads(Path(json_path).read_text())) == len(table["data"])
+
+
+def test_direction_endpoints(client):
+    status, name = client.predict(api_name="/direction_sets")
+    assert "synthetic" in status and name == "synthetic"
+    editors, tasks, kind = client.predict("synthetic", api_name="/direction_options")
+    assert set(editors) == {"instructedit", "mend-multitask"} and kind == "u_tilde"
+    plot, scores, html_path = client.predict(**DIRECTIONS, api_name="/directions")
+    assert len(json.loads(plot["plot"])["data"]) == 4 and scores["headers"][0] == "editor"
+    assert Path(html_path).suffix == ".html"
+    with pytest.raises(AppError, match="Editors: choose at least one editor"):
+        client.predict(**{**DIRECTIONS, "editors": []}, api_name="/directions")
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium for kaleido")
+def test_directions_png_endpoint(client):
+    path = client.predict(**DIRECTIONS, api_name="/directions_png")
+    assert Path(path).read_bytes()[:4] == b"\x89PNG"
