@@ -114,17 +114,12 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="instructedit", description="Instruction-based knowledge editing (MEND + instructions)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="meta-train an editor from a YAML config")
+def _args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/instructedit.yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. editor.rank=64")
-    p.set_defaults(run=_train)
 
-    p = sub.add_parser("eval", help="evaluate editors on a test set (JSON + markdown)")
+
+def _args_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--editor", action="append", required=True, help="editor directory (repeat to compare)")
     p.add_argument("--data", help="data file; default: the task's frozen test split")
     p.add_argument("--format", choices=["counterfact", "zsre", "recent", "convsent"])
@@ -135,9 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generation", action="store_true", help="ConvSent fluency and sentiment of generations")
     p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
     p.add_argument("--out", help="write <out>.json and <out>.md")
-    p.set_defaults(run=_eval)
 
-    p = sub.add_parser("edit", help="make one edit and print before/after and its metrics")
+
+def _args_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--editor", required=True)
     p.add_argument("--prompt", required=True)
     p.add_argument("--target", required=True)
@@ -149,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", choices=["positive", "negative"])
     p.add_argument("--instruction", default="seen", help="seen | unseen | none | 0-9 | free text")
     p.add_argument("--model")
-    p.set_defaults(run=_edit)
 
-    p = sub.add_parser("analyze", help="editing-gradient directions: separation scores and figures")
+
+def _args_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("--editors", type=_csv, required=True, help="comma-separated editor directories")
     p.add_argument("--tasks", type=_csv, default=["recent", "counterfact", "zsre"])
     p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
@@ -162,9 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight", help="edited weight name (default: up-projection of the last edited block)")
     p.add_argument("--pooling", choices=["mean", "sum", "last"], default="mean")
     p.add_argument("--model", help="model spec (default: the one the first editor was trained on)")
-    p.set_defaults(run=_analyze)
 
-    p = sub.add_parser("figures", help="the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors")
+
+def _args_figures(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default="assets/results")
     p.add_argument("--directions", default="assets/directions/shipped.safetensors")
     p.add_argument("--collect", action="store_true", help="(re)collect the shipped editors' directions first")
@@ -173,19 +168,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
     p.add_argument("--out", default="assets/figures")
     p.add_argument("--format", type=_csv, default=["html", "png", "pdf"])
-    p.set_defaults(run=_figures)
 
-    p = sub.add_parser("reproduce", help="train the editor suite and write every result (resumable)")
+
+def _args_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="the same pipeline on tiny subsets, into runs/quick")
     p.add_argument("--editors", type=_csv, help="only these suite editors")
     p.add_argument("--experiments", type=_csv, help="only these experiments")
     p.add_argument("--root", help="folder for runs (default: runs/, or runs/quick with --quick)")
-    p.set_defaults(run=_reproduce)
 
-    p = sub.add_parser("instructions", help="list the instruction catalog (or an instruction-set file)")
+
+def _args_instructions(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task")
     p.add_argument("--file", help="instruction-set JSON to list instead of the built-in catalog")
-    p.set_defaults(run=_instructions)
+
+
+COMMANDS = {
+    "train": ("meta-train an editor from a YAML config", _args_train, _train),
+    "eval": ("evaluate editors on a test set (JSON + markdown)", _args_eval, _eval),
+    "edit": ("make one edit and print before/after and its metrics", _args_edit, _edit),
+    "analyze": ("editing-gradient directions: separation scores and figures", _args_analyze, _analyze),
+    "figures": ("the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors", _args_figures, _figures),
+    "reproduce": ("train the editor suite and write every result (resumable)", _args_reproduce, _reproduce),
+    "instructions": ("list the instruction catalog (or an instruction-set file)", _args_instructions, _instructions),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="instructedit", description="Instruction-based knowledge editing (MEND + instructions)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(run=run)
     return parser
 
 
