@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client.exceptions import AppError
 
@@ -36,26 +37,38 @@ def test_edit_endpoint(client):
     assert [c["editor"] for c in summary["columns"]] == ["instructedit", "instructedit"]
 
 
-def test_edit_endpoint_bad_input_then_good(client):
+def call_raw(url: str, api_name: str, data: list) -> str:
+    """The REST route with ASCII-escaped JSON, as a browser sends it: lone surrogates survive as \\ud800."""
+    body = json.dumps({"data": data}, ensure_ascii=True)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        event = http.post(f"gradio_api/call/{api_name}", content=body,
+                          headers={"content-type": "application/json"}).json()["event_id"]
+        return http.get(f"gradio_api/call/{api_name}/{event}").text
+
+
+def test_edit_endpoint_bad_input_then_good(client, served_app):
     with pytest.raises(AppError, match="Target: contains the invisible format character U\\+200B"):
         client.predict(**{**EDIT, "target": "Ro\u200bme"}, api_name="/edit")
-    with pytest.raises(AppError, match="Prompt: contains an unpaired surrogate"):
-        client.predict(**{**EDIT, "prompt": "bad \ud800 text"}, api_name="/edit")
     with pytest.raises(AppError, match="Editor: unknown editor"):
         client.predict(**{**EDIT, "editor": "ghost"}, api_name="/edit")
+    with pytest.raises(AppError, match="Task: 'nope' is not one of"):
+        client.predict(**{**EDIT, "task": "nope"}, api_name="/edit")
+    stream = call_raw(served_app[0], "edit", list({**EDIT, "prompt": "bad \ud800 text"}.values()))
+    assert "event: error" in stream and "Prompt: contains an unpaired surrogate U+D800" in stream
+    assert "Traceback" not in stream
     assert client.predict(**EDIT, api_name="/edit")[2]
 
 
 def test_instructions_and_editor_info_endpoints(client):
     seen, unseen, topic, label = client.predict("convsent", api_name="/instructions")
-    assert seen == 0 and "Unseen" in unseen
+    assert seen["value"] == 0 and len(seen["choices"]) == 9 and "Unseen" in unseen and topic["visible"]
     assert "mode `instruct`" in client.predict("instructedit", api_name="/editor_info")
 
 
 def test_status_and_example_endpoints(client):
     status, editor, second = client.predict(api_name="/status")
-    assert "instructedit" in status and editor == "instructedit" and second == "mend-multitask"
-    values = client.predict(0, api_name="/example")
+    assert "instructedit" in status and editor["value"] == "instructedit" and second["value"] == "mend-multitask"
+    values = [v["value"] if isinstance(v, dict) else v for v in client.predict(0, api_name="/example")]
     assert values[0] == EXAMPLES[0]["prompt"] and values[5] == "counterfact"
 
 
@@ -68,9 +81,9 @@ def test_results_endpoint_files(client):
 
 def test_direction_endpoints(client):
     status, name = client.predict(api_name="/direction_sets")
-    assert "synthetic" in status and name == "synthetic"
+    assert "synthetic" in status and name["value"] == "synthetic"
     editors, tasks, kind = client.predict("synthetic", api_name="/direction_options")
-    assert set(editors) == {"instructedit", "mend-multitask"} and kind == "u_tilde"
+    assert set(editors["value"]) == {"instructedit", "mend-multitask"} and kind["value"] == "u_tilde"
     plot, scores, html_path = client.predict(**DIRECTIONS, api_name="/directions")
     assert len(json.loads(plot["plot"])["data"]) == 4 and scores["headers"][0] == "editor"
     assert Path(html_path).suffix == ".html"

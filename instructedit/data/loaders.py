@@ -98,10 +98,10 @@ def parse_zsre(raw: Any, index: int) -> EditRecord:
     f = _Fields(raw)
     loc = f.text("loc")
     loc = loc[len(ZSRE_LOC_PREFIX):] if loc.startswith(ZSRE_LOC_PREFIX) else loc
-    answers = f.raw.get("answers") or []
+    answers = f.texts("answers")
     return EditRecord(
         task="zsre", prompt=f.text("src"), target=f.text("alt"), record_id=f.text("case_id", str(index)),
-        subject=f.text("subject", ""), ground_truth=answers[0] if answers and isinstance(answers[0], str) else "",
+        subject=f.text("subject", ""), ground_truth=answers[0] if answers else "",
         rephrases=f.texts("rephrase"), locality=(Probe(loc, f.text("loc_ans")),),
     )
 

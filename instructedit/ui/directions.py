@@ -88,16 +88,21 @@ class DirectionsTab:
         sets = list_sets(self.folder)
         return self.status(), gr.Dropdown(choices=sets, value=sets[0] if sets else None)
 
+    def choices(self, name) -> tuple[list[str], list[str], list[str]]:
+        """(editors, tasks, kinds) of a set, read from its sidecar only; empty lists for no set."""
+        if not name:
+            return [], [], []
+        rows = _sidecar_rows(self._path(name))
+        return tuple(sorted(rows[c].astype(str).unique()) for c in ("editor", "task", "kind"))
+
     @ui_errors
     def options(self, name):
-        """A set was chosen: its editors, tasks and kinds (from the sidecar only)."""
-        if not name:
-            return gr.CheckboxGroup(choices=[], value=[]), gr.CheckboxGroup(choices=[], value=[]), gr.Radio()
-        rows = _sidecar_rows(self._path(name))
-        editors, tasks = sorted(rows["editor"].astype(str).unique()), sorted(rows["task"].astype(str).unique())
-        kinds = sorted(rows["kind"].astype(str).unique())
-        return (gr.CheckboxGroup(choices=editors, value=editors), gr.CheckboxGroup(choices=tasks, value=tasks),
-                gr.Radio(choices=kinds, value="u_tilde" if "u_tilde" in kinds else kinds[0]))
+        """A set was chosen: its editors, tasks and kinds, all selected (u_tilde by default)."""
+        editors, tasks, kinds = self.choices(name)
+        kind = "u_tilde" if "u_tilde" in kinds or not kinds else kinds[0]
+        return (gr.Dropdown(choices=editors, value=editors, multiselect=True, allow_custom_value=True),
+                gr.Dropdown(choices=tasks, value=tasks, multiselect=True, allow_custom_value=True),
+                gr.Dropdown(choices=kinds or ["u_tilde"], value=kind, allow_custom_value=True))
 
     def _compute(self, name, editors, tasks, method, layout, kind):
         path = self._path(name)

@@ -16,14 +16,14 @@ INTERNAL = ("Something went wrong on the server while handling this request; it 
 
 
 def _message(err: Exception) -> str:
-    return html.escape(str(err))
+    return html.escape(str(err), quote=False)  # shown as HTML: user text must not become markup
 
 
 def to_ui_error(err: Exception) -> gr.Error:
     """The gr.Error for an exception raised while handling a request (messages are HTML-escaped)."""
     if isinstance(err, (InputError, Unavailable)):
         text = str(err) if isinstance(err, InputError) else f"{err.field}: {err}"
-        return gr.Error(html.escape(text), print_exception=False)
+        return gr.Error(html.escape(text, quote=False), print_exception=False)
     if isinstance(err, ValueError):  # the library's own validation: token cap, empty target, record fields
         return gr.Error(_message(from_library(err)), print_exception=False)
     log.error("unexpected error in a UI handler", exc_info=err)
