@@ -71,6 +71,7 @@ def test_bad_input_shows_an_error_and_the_next_edit_works(page, served_app, tmp_
     page.get_by_label("Target", exact=True).fill("Ro\u200bme")
     page.locator("#edit-button").click()
     page.get_by_text("Target: contains the invisible format character U+200B").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(800)  # let the toast finish fading in
     page.screenshot(path=str(_shots(tmp_path) / "app_error.png"), full_page=False)
     page.get_by_label("Target", exact=True).fill("Rome")
     page.locator("#edit-button").click()

@@ -59,9 +59,13 @@ def _add_generation(model, tokenizer, editor, example, scores: dict) -> None:
 
 
 def evaluate(model, tokenizer, editor: Editor, records: list[EditRecord], instruction="seen", *,
-             batch_size: int = 8, catalog: dict | None = None, generation: bool = False,
+             batch_size: int = 8, catalog: dict | None = None, generation: bool | int = False,
              progress: bool = True) -> dict:
-    """Score every record (each edit from the base weights). `instruction`: seen | unseen | none | index | text."""
+    """Score every record (each edit from the base weights). `instruction`: seen | unseen | none | index | text.
+
+    `generation` adds ConvSent fluency and sentiment of greedy replies: True for every ConvSent record,
+    an integer for the first that many (generation is the slow part).
+    """
     chosen = Instruction.parse(instruction)
     examples = []
     for record in records:
@@ -70,13 +74,14 @@ def evaluate(model, tokenizer, editor: Editor, records: list[EditRecord], instru
         except ValueError as err:
             log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
     scores: list[dict] = []
+    generated, generation_cap = 0, (len(examples) if generation is True else int(generation))
     for i in tqdm(range(0, len(examples), batch_size), desc="evaluate", disable=not progress):
         chunk = examples[i:i + batch_size]
         chunk_scores = score_examples(model, editor, chunk, tokenizer.pad_token_id)
-        if generation:
-            for example, s in zip(chunk, chunk_scores):
-                if example.record.task == "convsent":
-                    _add_generation(model, tokenizer, editor, example, s)
+        for example, s in zip(chunk, chunk_scores):
+            if example.record.task == "convsent" and generated < generation_cap:
+                _add_generation(model, tokenizer, editor, example, s)
+                generated += 1
         scores += chunk_scores
     return {"instruction": instruction if isinstance(instruction, str) else str(instruction),
             "summary": summarise(scores), "records": scores}

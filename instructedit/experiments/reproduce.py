@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
 BASELINES = {"base": NoEditEditor, "ft-l": FineTuneEditor}
+GENERATION_RECORDS = 50  # ConvSent records whose greedy reply is scored for fluency and sentiment
 
 
 @dataclass
@@ -54,6 +55,9 @@ def _finished(out: Path, steps: int) -> bool:
 
 
 def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, float]:
+    unknown = set(names) - set(EDITORS)
+    if unknown:
+        raise ValueError(f"unknown suite editor(s) {sorted(unknown)}; known: {', '.join(EDITORS)}")
     seconds = {}
     for name in names:
         spec = EDITORS[name]
@@ -79,7 +83,7 @@ def _editor(plan: Plan, name: str, model):
 
 
 def _records(experiment: Experiment, editor: str, limit: int | None) -> list:
-    caps = [c for c in (experiment.limit.get(editor), limit) if c is not None]
+    caps = [c for c in (experiment.per_task, experiment.editor_caps.get(editor), limit) if c is not None]
     cap = min(caps) if caps else None
     return [r for task in experiment.tasks for r in load_split(task, "test")[:cap]]
 
@@ -88,6 +92,9 @@ def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
     experiment = EXPERIMENTS[name]
     results = {}
     for editor_name in experiment.editors:
+        if editor_name not in BASELINES and not (plan.runs / editor_name / "best").is_dir():
+            log.warning("%s: editor %s is not trained yet, left out (run `instructedit reproduce`)", name, editor_name)
+            continue
         editor = _editor(plan, editor_name, model)
         for instruction in experiment.instructions:
             uses = getattr(editor.config, "uses_instructions", False)
@@ -99,7 +106,7 @@ def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
                 continue
             log.info("%s: %s, instruction %s", name, editor_name, setting)
             results[key] = evaluate(model, tokenizer, editor, _records(experiment, editor_name, plan.eval_limit),
-                                    setting, generation=not plan.quick and "convsent" in experiment.tasks)
+                                    setting, generation=0 if plan.quick else GENERATION_RECORDS)
             atomic_write_json(piece, results[key])
     json_path, _ = write_results(results, plan.results / name)
     return json_path

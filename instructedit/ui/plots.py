@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import math
 
 import plotly.graph_objects as go
 
@@ -41,9 +42,12 @@ def probe_chart(comparison: Comparison) -> go.Figure:
         fig.add_trace(go.Bar(x=labels, y=[max(v, 1e-12) for v in values], name=name, marker_color=colour,
                              customdata=hover, text=[f"{v:.2g}" for v in values], textposition="outside",
                              hovertemplate="%{customdata}<br>p = %{y:.3g}<extra>%{fullData.name}</extra>"))
+    positive = [max(v, 1e-12) for _, values in series for v in values]
+    low, high = math.log10(min(positive)), math.log10(max(positive))
     fig.update_layout(barmode="group", template="simple_white", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
                       title="Probability of the answer, per probe", legend={"orientation": "h", "y": -0.2},
-                      yaxis={"type": "log", "title": "p(answer) (log scale)", "exponentformat": "power"})
+                      yaxis={"type": "log", "title": "p(answer) (log scale)", "exponentformat": "power",
+                             "range": [low - 0.3, high + 0.4]})  # in decades: room for the bar labels
     return fig
 
 
