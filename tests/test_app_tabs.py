@@ -91,3 +91,9 @@ def test_directions_missing_folder_says_so(tmp_path):
 def test_directions_png(app_settings):
     path = Path(DirectionsTab(app_settings.directions_dir).png(**ARGS))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_directions_umap(app_settings):
+    fig, scores, _ = DirectionsTab(app_settings.directions_dir).draw(**{**ARGS, "method": "umap"})
+    assert len(fig.data) == 6 and "UMAP" in fig.layout.title.text and len(scores) == 2

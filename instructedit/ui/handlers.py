@@ -15,7 +15,7 @@ from ..instructions import CATALOG, N_SEEN, UNSEEN_INDEX, Instruction
 from . import plots, validate
 from .compare import ColumnSpec, compare, resolve_instruction
 from .errors import ui_errors
-from .state import AppState
+from .state import AppState, Unavailable
 from .validate import FIELD_LABELS, InputError
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,25 @@ class Handlers:
                      "(a folder with editor.json + editor.safetensors).")
         return "  \n".join(lines)
 
+    def default_editors(self) -> tuple[str | None, str | None]:
+        """(first, second) editor to preselect: an instruction editor first, then another one (e.g. MEND)."""
+        names = self.state.editor_names()
+        if not names:
+            return None, None
+        modes = {}
+        for name in names:
+            try:
+                modes[name] = self.state.editor_info(name).get("editor", {}).get("mode")
+            except Unavailable:  # unreadable editor.json: still listed, chosen last
+                modes[name] = None
+        first = next((n for n in names if modes[n] == "instruct"), names[0])
+        second = next((n for n in names if n != first and modes[n] != "instruct"), None)
+        return first, second or next((n for n in names if n != first), first)
+
     def refresh(self):
         """Page load: the status line and the editor dropdowns (checkpoints may appear while running)."""
         names = self.state.editor_names()
-        first = names[0] if names else None
-        second = names[1] if len(names) > 1 else first
+        first, second = self.default_editors()
         return self.status(), gr.Dropdown(choices=names, value=first), gr.Dropdown(choices=names, value=second)
 
     # ---- the edit ----------------------------------------------------------------------------
@@ -149,7 +163,7 @@ class Handlers:
     def _second_editor(self, request, seen, editor) -> ColumnSpec:
         try:
             other = self.state.editor(request.second_editor)
-        except Exception as err:  # noqa: BLE001 - re-labelled so the message names the right field
+        except Unavailable as err:  # re-labelled so the message names the right field
             raise InputError(FIELD_LABELS["second_editor"], str(err)) from err
         return ColumnSpec(f"editor {request.second_editor}", request.second_editor, other,
                           resolve_instruction(other, seen))
@@ -193,9 +207,8 @@ class Handlers:
     @ui_errors
     def example(self, prompt, target, subject, paraphrases, locality, task, topic, label, progress=gr.Progress()):
         """An example row clicked: the default settings, results cached in memory after the first use."""
-        names = self.state.editor_names()
         request = EditRequest(prompt, target, subject, paraphrases, locality, task, topic, label,
-                              editor=names[0] if names else "")
+                              editor=self.default_editors()[0] or "")
         with self._examples_lock:
             cached = self._examples.get(request)
         if cached is None:
