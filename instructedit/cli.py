@@ -91,7 +91,7 @@ def _reproduce(args) -> int:
     from .experiments.reproduce import reproduce
 
     plan = reproduce(quick=args.quick, editors=args.editors, experiments=args.experiments,
-                     root=Path(args.root) if args.root else None)
+                     root=Path(args.root) if args.root else None, limit=args.limit)
     log.info("results in %s", plan.results)
     return 0
 
@@ -175,6 +175,7 @@ def _args_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--editors", type=_csv, help="only these suite editors")
     p.add_argument("--experiments", type=_csv, help="only these experiments")
     p.add_argument("--root", help="folder for runs (default: runs/, or runs/quick with --quick)")
+    p.add_argument("--limit", type=int, help="at most N test records per task in every experiment")
 
 
 def _args_instructions(p: argparse.ArgumentParser) -> None:

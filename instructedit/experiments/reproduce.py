@@ -125,8 +125,10 @@ def provenance(plan: Plan, seconds: dict) -> dict:
 
 
 def reproduce(quick: bool = False, editors: list[str] | None = None, experiments: list[str] | None = None,
-              root: Path | None = None) -> Plan:
+              root: Path | None = None, limit: int | None = None) -> Plan:
     plan = Plan.make(quick, root)
+    if limit is not None:
+        plan.eval_limit = min(limit, plan.eval_limit or limit)
     model, tokenizer = load_model("smollm2-135m")
     seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS))
     for name in experiments or list(EXPERIMENTS):
