@@ -27,7 +27,7 @@ def test_checksums_frozen(task):
 def test_recent_specification():
     train, test = _raw("recent", "train"), _raw("recent", "test")
     records = train + test
-    assert len(records) >= 300 and len(test) == 100
+    assert len(records) >= 300 and 90 <= len(test) <= 100  # 100 less the records the base model guesses
     assert len({r["relation"] for r in records}) >= 30
     assert len({r["prompt"] for r in records}) == len(records)
     assert len({(r["subject"], r["relation"]) for r in records}) == len(records)

@@ -29,6 +29,40 @@ LOG = logging.getLogger("build_datasets")
 HERE = Path(__file__).resolve().parent
 SEED = 2026
 RECENT_TEST_SIZE = 100
+# Records the base model (SmolLM2-135M-Instruct) already completes with >= 60% teacher-forced token
+# accuracy (mostly the later tokens of well-known names), measured on 2026-11-24. They are dropped after
+# the split, so every other record keeps its side; the base-model Reliability on the set falls below 20%.
+GUESSABLE_RECENT = frozenset({
+    "recent-0037",
+    "recent-0088",
+    "recent-0093",
+    "recent-0100",
+    "recent-0108",
+    "recent-0123",
+    "recent-0125",
+    "recent-0133",
+    "recent-0134",
+    "recent-0138",
+    "recent-0140",
+    "recent-0148",
+    "recent-0165",
+    "recent-0177",
+    "recent-0188",
+    "recent-0194",
+    "recent-0230",
+    "recent-0245",
+    "recent-0259",
+    "recent-0268",
+    "recent-0283",
+    "recent-0287",
+    "recent-0288",
+    "recent-0289",
+    "recent-0312",
+    "recent-0355",
+    "recent-0367",
+    "recent-0398",
+    "recent-0426",
+})
 CONVSENT_TEST_TOPICS = 50
 MAX_TEMPLATE_SHARE = 0.10
 MAX_LOCALITY_SHARE = 0.10
@@ -144,7 +178,9 @@ def build_recent(facts, pool) -> tuple[list[dict], list[dict]]:
     for index, fact in enumerate(facts, start=1):
         text = " ".join((fact.subject, fact.prompt, fact.target, fact.port_prompt, *fact.port_answers))
         records.append(recent_record(index, fact, deck.deal(text, rng.choice((1, 2)))))
-    return split_groups(records, lambda r: norm(r["subject"]), RECENT_TEST_SIZE, rng)
+    train, test = split_groups(records, lambda r: norm(r["subject"]), RECENT_TEST_SIZE, rng)
+    return ([r for r in train if r["id"] not in GUESSABLE_RECENT],
+            [r for r in test if r["id"] not in GUESSABLE_RECENT])
 
 
 # ---------------------------------------------------------------- convsent
@@ -258,8 +294,9 @@ def check_recent(train: list[dict], test: list[dict], problems: list[str]) -> di
     for rec in records:
         check_recent_record(rec, problems)
     total = len(records)
-    if total < 300 or len(test) != RECENT_TEST_SIZE:
-        problems.append(f"recent: {total} records / {len(test)} test; need >=300 and test={RECENT_TEST_SIZE}")
+    if total < 300 or not RECENT_TEST_SIZE - len(GUESSABLE_RECENT) <= len(test) <= RECENT_TEST_SIZE:
+        problems.append(f"recent: {total} records / {len(test)} test; need >=300 and test={RECENT_TEST_SIZE} "
+                        "less the dropped guessable records")
     for label, keys in (("id", [r["id"] for r in records]),
                         ("prompt", [norm(r["prompt"]) for r in records]),
                         ("(subject, relation)", [(norm(r["subject"]), r["relation"]) for r in records])):
