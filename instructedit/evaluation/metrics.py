@@ -71,10 +71,10 @@ def score_examples(model, editor: Editor, examples: list[Example], pad_id: int) 
     pre = probe_scores(model, batch, None, probes.owner)
     post = probe_scores(model, batch, edit.detach(), probes.owner)
     unchanged = per_record_mean(pre["top1"] == post["top1"], pre["rows"], len(batch))
-    return [_record_scores(ex, i, probes, pre, post, unchanged) for i, ex in enumerate(examples)]
+    return [record_scores(ex, i, probes, pre, post, unchanged) for i, ex in enumerate(examples)]
 
 
-def _record_scores(ex: Example, i: int, probes: ProbeSet, pre: dict, post: dict, unchanged: torch.Tensor) -> dict:
+def record_scores(ex: Example, i: int, probes: ProbeSet, pre: dict, post: dict, unchanged: torch.Tensor) -> dict:
     rows = {kind: [j for j, (o, k) in enumerate(zip(probes.owner, probes.kind)) if o == i and k == kind]
             for kind in PROBE_KINDS}
 

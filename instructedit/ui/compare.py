@@ -16,7 +16,7 @@ from ..data.records import EditRecord
 from ..editor.editor import Editor
 from ..editor.forward import per_record_mean
 from ..evaluation.generation import greedy_continuation
-from ..evaluation.metrics import _record_scores, gather_probes, probe_scores
+from ..evaluation.metrics import gather_probes, probe_scores, record_scores
 from ..instructions import Instruction
 from ..tokenize import IGNORE, collate
 
@@ -99,7 +99,7 @@ def run_column(model, tokenizer, spec: ColumnSpec, record: EditRecord, max_new_t
     pre = probe_scores(model, batch, None, probes.owner)
     post = probe_scores(model, batch, edit, probes.owner)
     unchanged = per_record_mean(pre["top1"] == post["top1"], pre["rows"], len(batch))
-    scores = _record_scores(example, 0, probes, pre, post, unchanged)
+    scores = record_scores(example, 0, probes, pre, post, unchanged)
     shown = [i for i, kind in enumerate(probes.kind) if kind in SHOWN_KINDS]
     prompt_text = _prompt_text(tokenizer, example.edit)
     continuation = greedy_continuation(model, tokenizer, prompt_text, edit, max_new_tokens)
