@@ -5,7 +5,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..data.records import EditRecord
@@ -14,7 +13,7 @@ from ..instructions import Instruction
 from ..io import atomic_write_json, atomic_write_text
 from ..prompts import build_example
 from .generation import fluency, greedy_continuation, sentiment
-from .metrics import score_examples
+from .metrics import edit_examples, score_examples
 
 log = logging.getLogger(__name__)
 METRICS = ("reliability", "generalization", "locality", "portability", "sentiment_success",
@@ -45,12 +44,8 @@ def summarise(records: list[dict]) -> dict:
     return summary
 
 
-def _add_generation(model, tokenizer, editor, example, scores: dict) -> None:
+def _add_generation(model, tokenizer, edit, example, scores: dict) -> None:
     """ConvSent: fluency and lexicon sentiment of the edited model's greedy reply (one edit, B = 1)."""
-    from ..tokenize import collate
-
-    with torch.no_grad():
-        edit = editor.edit(model, collate([example.edit], tokenizer.pad_token_id)).detach()
     prompt = tokenizer.decode([t for t, lab in zip(*example.edit) if lab == -100], skip_special_tokens=True)
     reply = greedy_continuation(model, tokenizer, prompt, edit, max_new_tokens=100)
     scores["fluency"] = fluency(reply)
@@ -77,10 +72,11 @@ def evaluate(model, tokenizer, editor: Editor, records: list[EditRecord], instru
     generated, generation_cap = 0, (len(examples) if generation is True else int(generation))
     for i in tqdm(range(0, len(examples), batch_size), desc="evaluate", disable=not progress):
         chunk = examples[i:i + batch_size]
-        chunk_scores = score_examples(model, editor, chunk, tokenizer.pad_token_id)
-        for example, s in zip(chunk, chunk_scores):
+        edit = edit_examples(model, editor, chunk, tokenizer.pad_token_id)
+        chunk_scores = score_examples(model, editor, chunk, tokenizer.pad_token_id, edit)
+        for row, (example, s) in enumerate(zip(chunk, chunk_scores)):
             if example.record.task == "convsent" and generated < generation_cap:
-                _add_generation(model, tokenizer, editor, example, s)
+                _add_generation(model, tokenizer, edit.select(row), example, s)
                 generated += 1
         scores += chunk_scores
     return {"instruction": instruction if isinstance(instruction, str) else str(instruction),

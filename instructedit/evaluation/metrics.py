@@ -61,15 +61,22 @@ def probe_scores(model, batch, edit: Edit | None, owner: list[int]) -> dict[str,
     }
 
 
-def score_examples(model, editor: Editor, examples: list[Example], pad_id: int) -> list[dict]:
-    """Edit each example (independently, from the base model) and score it: one dict per record."""
-    edit_batch = collate([ex.edit for ex in examples], pad_id)
+def edit_examples(model, editor: Editor, examples: list[Example], pad_id: int) -> Edit:
+    """One independent edit per example (row i of the result edits example i), from the base model."""
     with torch.no_grad():
-        edit = editor.edit(model, edit_batch)
+        return editor.edit(model, collate([ex.edit for ex in examples], pad_id)).detach()
+
+
+def score_examples(model, editor: Editor, examples: list[Example], pad_id: int, edit: Edit | None = None) -> list[dict]:
+    """Edit each example (independently, from the base model) and score it: one dict per record.
+
+    `edit` is the batched edit of `examples` when the caller already made it (see `edit_examples`).
+    """
+    edit = edit if edit is not None else edit_examples(model, editor, examples, pad_id)
     probes = gather_probes(examples)
     batch = collate(probes.pairs, pad_id)
     pre = probe_scores(model, batch, None, probes.owner)
-    post = probe_scores(model, batch, edit.detach(), probes.owner)
+    post = probe_scores(model, batch, edit, probes.owner)
     unchanged = per_record_mean(pre["top1"] == post["top1"], pre["rows"], len(batch))
     return [record_scores(ex, i, probes, pre, post, unchanged) for i, ex in enumerate(examples)]
 

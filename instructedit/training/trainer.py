@@ -95,8 +95,8 @@ class Trainer:
     def _sample(self, step: int) -> list[Example]:
         rng = np.random.default_rng([self.config.seed, step + 1_000_000, self.accelerator.process_index])
         tasks = list(self.train_ex)
-        weights = np.array([(self.config.task_weights or {}).get(t, 1.0 if not self.config.task_weights else 0.0)
-                            for t in tasks], dtype=float)
+        mix = self.config.task_weights
+        weights = np.array([mix.get(t, 0.0) if mix else 1.0 for t in tasks], dtype=float)
         picks = rng.choice(len(tasks), size=self.config.edits_per_step, p=weights / weights.sum())
         return [self.train_ex[tasks[k]][rng.integers(len(self.train_ex[tasks[k]]))] for k in picks]
 
