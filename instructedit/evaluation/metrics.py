@@ -15,7 +15,9 @@ import torch
 
 from ..editor.edit import Edit
 from ..editor.editor import Editor
-from ..editor.forward import full_logits, per_record_mean
+from ..editor.forward import full_logits, per_record_mean, predicted_logits, top_hidden, trunk
+from ..models import families
+from ..models.families import BlockInput
 from ..prompts import Example
 from ..tokenize import collate
 
@@ -45,10 +47,18 @@ def gather_probes(examples: list[Example]) -> ProbeSet:
 
 
 @torch.no_grad()
-def probe_scores(model, batch, edit: Edit | None, owner: list[int]) -> dict[str, torch.Tensor]:
-    """Per probe row: token accuracy, mean log-prob, summed log-prob, and top-1 ids at answer positions."""
+def probe_scores(model, batch, edit: Edit | None, owner: list[int], state: BlockInput | None = None,
+                 start: int = 0) -> dict[str, torch.Tensor]:
+    """Per probe row: token accuracy, mean log-prob, summed log-prob, and top-1 ids at answer positions.
+
+    `state`: the hidden states entering block `start` (below every edited block), shared by the pre- and
+    post-edit passes; without it the whole model runs.
+    """
     with edit.take(owner).applied(model) if edit is not None else nullcontext():
-        logits, targets, rows = full_logits(model, batch)
+        if state is None:
+            logits, targets, rows = full_logits(model, batch)
+        else:
+            logits, targets, rows = predicted_logits(model, top_hidden(model, state, start), batch)
     logprobs = torch.log_softmax(logits.float(), -1)
     token_lp = logprobs.gather(1, targets.unsqueeze(1)).squeeze(1)
     top1 = logits.argmax(-1)
@@ -67,6 +77,41 @@ def edit_examples(model, editor: Editor, examples: list[Example], pad_id: int) -
         return editor.edit(model, collate([ex.edit for ex in examples], pad_id)).detach()
 
 
+def length_buckets(lengths: list[int], ratio: float = 0.6) -> list[list[int]]:
+    """Row indices grouped so that little is padded: longest first; a row shorter than `ratio` x its
+    group's longest row starts a new group (short locality prompts do not pad to instruction length)."""
+    buckets: list[list[int]] = []
+    for j in sorted(range(len(lengths)), key=lambda j: -lengths[j]):
+        if not buckets or lengths[j] < ratio * lengths[buckets[-1][0]]:
+            buckets.append([])
+        buckets[-1].append(j)
+    return buckets
+
+
+PER_ROW = ("accuracy", "mean_logprob", "sum_logprob")
+
+
+@torch.no_grad()
+def pre_post_scores(model, probes: ProbeSet, pad_id: int, edit: Edit, start: int = 0) -> tuple[dict, dict, torch.Tensor]:
+    """Per probe row, before and after `edit`: PER_ROW scores, and the share of answer tokens whose top-1
+    prediction the edit leaves unchanged. Batched per length bucket; the trunk below block `start` (below
+    every edited block) runs once per bucket for both passes."""
+    n = len(probes.pairs)
+    pre, post = ({k: torch.zeros(n) for k in PER_ROW} for _ in range(2))
+    unchanged = torch.zeros(n)
+    for rows in length_buckets([len(pair[0]) for pair in probes.pairs]):
+        batch = collate([probes.pairs[j] for j in rows], pad_id).to(families.device_of(model))
+        owner = [probes.owner[j] for j in rows]
+        state = trunk(model, batch.input_ids, start)
+        before = probe_scores(model, batch, None, owner, state, start)
+        after = probe_scores(model, batch, edit, owner, state, start)
+        index = torch.tensor(rows)
+        for key in PER_ROW:
+            pre[key][index], post[key][index] = before[key].cpu(), after[key].cpu()
+        unchanged[index] = per_record_mean(before["top1"] == after["top1"], before["rows"], len(rows)).cpu()
+    return pre, post, unchanged
+
+
 def score_examples(model, editor: Editor, examples: list[Example], pad_id: int, edit: Edit | None = None) -> list[dict]:
     """Edit each example (independently, from the base model) and score it: one dict per record.
 
@@ -74,10 +119,8 @@ def score_examples(model, editor: Editor, examples: list[Example], pad_id: int, 
     """
     edit = edit if edit is not None else edit_examples(model, editor, examples, pad_id)
     probes = gather_probes(examples)
-    batch = collate(probes.pairs, pad_id)
-    pre = probe_scores(model, batch, None, probes.owner)
-    post = probe_scores(model, batch, edit, probes.owner)
-    unchanged = per_record_mean(pre["top1"] == post["top1"], pre["rows"], len(batch))
+    start = getattr(editor, "first_block", 0)  # the blocks below it are the same before and after the edit
+    pre, post, unchanged = pre_post_scores(model, probes, pad_id, edit, start)
     return [record_scores(ex, i, probes, pre, post, unchanged) for i, ex in enumerate(examples)]
 
 

@@ -14,11 +14,10 @@ import torch
 from ..api import make_edit
 from ..data.records import EditRecord
 from ..editor.editor import Editor
-from ..editor.forward import per_record_mean
 from ..evaluation.generation import greedy_continuation
-from ..evaluation.metrics import gather_probes, probe_scores, record_scores
+from ..evaluation.metrics import gather_probes, pre_post_scores, record_scores
 from ..instructions import Instruction
-from ..tokenize import IGNORE, collate
+from ..tokenize import IGNORE
 
 SHOWN_KINDS = ("reliability", "generalization", "locality")
 Progress = Callable[[float, str], None]
@@ -95,10 +94,8 @@ def run_column(model, tokenizer, spec: ColumnSpec, record: EditRecord, max_new_t
     """Edit, score every probe before/after (one batched pass each) and continue the prompt greedily."""
     edit, example = make_edit(model, tokenizer, spec.editor, record, spec.instruction)
     probes = gather_probes([example])
-    batch = collate(probes.pairs, tokenizer.pad_token_id)
-    pre = probe_scores(model, batch, None, probes.owner)
-    post = probe_scores(model, batch, edit, probes.owner)
-    unchanged = per_record_mean(pre["top1"] == post["top1"], pre["rows"], len(batch))
+    start = getattr(spec.editor, "first_block", 0)
+    pre, post, unchanged = pre_post_scores(model, probes, tokenizer.pad_token_id, edit, start)
     scores = record_scores(example, 0, probes, pre, post, unchanged)
     shown = [i for i, kind in enumerate(probes.kind) if kind in SHOWN_KINDS]
     prompt_text = _prompt_text(tokenizer, example.edit)
