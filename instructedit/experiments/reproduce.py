@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..baselines import FineTuneEditor, NoEditEditor
 from ..data.tasks import SPLITS, load_split
-from ..editor.editor import Editor
+from ..editor.editor import CONFIG_FILE, Editor
 from ..evaluation.evaluate import evaluate, write_results
 from ..io import atomic_write_json
 from ..models.loading import load_model
@@ -23,6 +23,7 @@ from ..paths import ASSETS_DIR, PROJECT_DIR
 from ..training.config import TrainConfig
 from ..training.state import STATE_FILE
 from ..training.trainer import Trainer
+from .pieces import Piece, assemble, pieces_summary
 from .suite import EDITORS, EXPERIMENTS, Experiment
 
 log = logging.getLogger(__name__)
@@ -76,38 +77,53 @@ def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, flo
     return seconds
 
 
+def _editor_dir(plan: Plan, name: str) -> Path | None:
+    """A trained editor: this plan's training run, else the shipped copy in assets/editors (None: neither)."""
+    for candidate in (plan.runs / name / "best", plan.editors / name if plan.editors else None):
+        if candidate is not None and (candidate / CONFIG_FILE).is_file():
+            return candidate
+    return None
+
+
 def _editor(plan: Plan, name: str, model):
     if name in BASELINES:
         return BASELINES[name](model)
-    return Editor.load(plan.runs / name / "best", model)
+    return Editor.load(_editor_dir(plan, name), model)
 
 
-def _records(experiment: Experiment, editor: str, limit: int | None) -> list:
+def _cap(experiment: Experiment, editor: str, limit: int | None) -> int | None:
     caps = [c for c in (experiment.per_task, experiment.editor_caps.get(editor), limit) if c is not None]
-    cap = min(caps) if caps else None
-    return [r for task in experiment.tasks for r in load_split(task, "test")[:cap]]
+    return min(caps) if caps else None
+
+
+def _task_scores(plan: Plan, piece: Piece, cap: int | None, model, tokenizer, editor) -> list[dict]:
+    """One (editor, instruction, task) evaluation: from its piece on disk, else computed and kept."""
+    source = piece.editor if piece.editor in BASELINES else str(_editor_dir(plan, piece.editor))
+    rows = piece.load(cap, source)
+    if rows is None:
+        log.info("evaluate %s on %s, instruction %s", piece.editor, piece.task, piece.instruction)
+        records = load_split(piece.task, "test")[:cap]
+        generation = 0 if plan.quick else GENERATION_RECORDS
+        started = time.process_time()
+        rows = evaluate(model, tokenizer, editor, records, piece.instruction, generation=generation)["records"]
+        piece.save(cap, rows, source, time.process_time() - started)
+    return rows
 
 
 def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
     experiment = EXPERIMENTS[name]
     results = {}
     for editor_name in experiment.editors:
-        if editor_name not in BASELINES and not (plan.runs / editor_name / "best").is_dir():
+        if editor_name not in BASELINES and _editor_dir(plan, editor_name) is None:
             log.warning("%s: editor %s is not trained yet, left out (run `instructedit reproduce`)", name, editor_name)
             continue
         editor = _editor(plan, editor_name, model)
+        cap = _cap(experiment, editor_name, plan.eval_limit)
         for instruction in experiment.instructions:
-            uses = getattr(editor.config, "uses_instructions", False)
-            setting = instruction if uses else "none"
+            setting = instruction if getattr(editor.config, "uses_instructions", False) else "none"
             key = editor_name if len(experiment.instructions) == 1 else f"{editor_name} ({instruction})"
-            piece = plan.runs / "eval" / name / f"{key}.json"
-            if piece.is_file():
-                results[key] = json.loads(piece.read_text())
-                continue
-            log.info("%s: %s, instruction %s", name, editor_name, setting)
-            results[key] = evaluate(model, tokenizer, editor, _records(experiment, editor_name, plan.eval_limit),
-                                    setting, generation=0 if plan.quick else GENERATION_RECORDS)
-            atomic_write_json(piece, results[key])
+            pieces = [Piece(plan.runs / "eval" / "pieces", editor_name, setting, task) for task in experiment.tasks]
+            results[key] = assemble(setting, [_task_scores(plan, p, cap, model, tokenizer, editor) for p in pieces])
     json_path, _ = write_results(results, plan.results / name)
     return json_path
 
@@ -121,16 +137,22 @@ def provenance(plan: Plan, seconds: dict) -> dict:
                 files[f"{task}/{split}"] = {"file": path.name, "records": f"[{spec.start}:{spec.stop}]",
                                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     configs = {name: {"config": e.config, "overrides": list(e.overrides)} for name, e in EDITORS.items()}
-    return {"data": files, "editors": configs, "train_cpu_seconds": seconds, "quick": plan.quick}
+    previous = plan.results / "provenance.json"
+    trained = json.loads(previous.read_text()).get("train_cpu_seconds", {}) if previous.is_file() else {}
+    pieces = pieces_summary(plan.runs / "eval" / "pieces")
+    return {"data": files, "editors": configs, "train_cpu_seconds": {**trained, **seconds},
+            "evaluation_cpu_seconds": sum(p["cpu_seconds"] or 0.0 for p in pieces.values()),
+            "evaluations": pieces, "quick": plan.quick}
 
 
 def reproduce(quick: bool = False, editors: list[str] | None = None, experiments: list[str] | None = None,
-              root: Path | None = None, limit: int | None = None) -> Plan:
+              root: Path | None = None, limit: int | None = None, train: bool = True) -> Plan:
+    """Train the suite (unless `train` is False: evaluate what is trained or shipped), run the experiments."""
     plan = Plan.make(quick, root)
     if limit is not None:
         plan.eval_limit = min(limit, plan.eval_limit or limit)
     model, tokenizer = load_model("smollm2-135m")
-    seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS))
+    seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS)) if train else {}
     for name in experiments or list(EXPERIMENTS):
         log.info("wrote %s", run_experiment(plan, name, model, tokenizer))
     atomic_write_json(plan.results / "provenance.json", provenance(plan, seconds))

@@ -1,0 +1,42 @@
+"""Evaluation pieces: computed once, shared across experiments, sliced for smaller requests."""
+from instructedit.experiments.pieces import Piece, assemble, instruction_key, pieces_summary
+
+
+def _rows(n, task="recent"):
+    return [{"record_id": str(i), "task": task, "reliability": float(i % 2), "success": bool(i % 2)} for i in range(n)]
+
+
+def test_instruction_keys_identify_the_setting():
+    assert instruction_key("seen") == instruction_key("0") == "d0"
+    assert instruction_key("unseen") == "d9"
+    assert instruction_key("none") == "none"
+    assert instruction_key("Edit this fact") == instruction_key("Edit this fact")
+    assert instruction_key("Edit this fact") != instruction_key("Edit that fact")
+
+
+def test_a_piece_answers_smaller_requests_and_refuses_larger_ones(tmp_path):
+    piece = Piece(tmp_path, "ed", "seen", "recent")
+    assert piece.load(10, "src") is None
+    piece.save(10, _rows(10), "src", 1.0)
+    assert [r["record_id"] for r in piece.load(4, "src")] == ["0", "1", "2", "3"]
+    assert len(piece.load(10, "src")) == 10
+    assert piece.load(20, "src") is None and piece.load(None, "src") is None
+    assert piece.load(4, "another checkpoint") is None
+    assert Piece(tmp_path, "ed", "0", "recent").load(4, "src") == piece.load(4, "src")  # "0" is "seen"
+    piece.save(None, _rows(12), "src", 1.0)
+    assert len(piece.load(None, "src")) == 12 and len(piece.load(11, "src")) == 11
+
+
+def test_assemble_summarises_per_task():
+    result = assemble("seen", [_rows(4, "recent"), _rows(6, "zsre")])
+    assert result["summary"]["recent"]["n"] == 4 and result["summary"]["zsre"]["n"] == 6
+    assert result["summary"]["zsre"]["reliability"]["mean"] == 0.5
+    assert len(result["records"]) == 10
+
+
+def test_pieces_summary_lists_sources_and_cpu_time(tmp_path):
+    Piece(tmp_path, "ed", "seen", "recent").save(3, _rows(3), "assets/editors/ed", 2.5)
+    Piece(tmp_path, "base", "none", "zsre").save(None, _rows(5, "zsre"), "base", 1.0)
+    summary = pieces_summary(tmp_path)
+    assert summary == {"base/none/zsre.json": {"source": "base", "records": 5, "cpu_seconds": 1.0},
+                       "ed/d0/recent.json": {"source": "assets/editors/ed", "records": 3, "cpu_seconds": 2.5}}
