@@ -24,6 +24,7 @@ from ..training.config import TrainConfig
 from ..training.state import STATE_FILE
 from ..training.trainer import Trainer
 from .pieces import Piece, assemble, pieces_summary
+from .report import write_summary
 from .suite import EDITORS, EXPERIMENTS, Experiment
 
 log = logging.getLogger(__name__)
@@ -156,4 +157,5 @@ def reproduce(quick: bool = False, editors: list[str] | None = None, experiments
     for name in experiments or list(EXPERIMENTS):
         log.info("wrote %s", run_experiment(plan, name, model, tokenizer))
     atomic_write_json(plan.results / "provenance.json", provenance(plan, seconds))
+    log.info("wrote %s", write_summary(plan.results))
     return plan

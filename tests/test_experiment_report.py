@@ -1,0 +1,42 @@
+"""summary.md: the bar of issue #4 is checked from the result files, in numbers."""
+import json
+
+from instructedit.experiments.pieces import assemble
+from instructedit.experiments.report import write_summary
+
+
+def _result(task_scores: dict) -> dict:
+    """task -> (reliability values, generalization values, locality values) -> an experiment result."""
+    rows = []
+    for task, (rel, gen, loc) in task_scores.items():
+        rows += [{"record_id": str(i), "task": task, "reliability": r, "generalization": g, "locality": lc}
+                 for i, (r, g, lc) in enumerate(zip(rel, gen, loc))]
+    return assemble("seen", [rows])
+
+
+def _scores(rel: float, n: int = 40) -> tuple:
+    ones = int(rel * n)
+    values = [1.0] * ones + [0.0] * (n - ones)
+    return values, values, [1.0] * n
+
+
+def test_summary_checks_the_bar(tmp_path):
+    strong = {t: _scores(0.95) for t in ("counterfact", "recent", "convsent")} | {"zsre": _scores(0.9)}
+    weak = {t: _scores(0.95) for t in ("counterfact", "recent", "convsent")} | {"zsre": _scores(0.3)}
+    table3 = {"base": _result({t: _scores(0.05) for t in strong}), "mend-multitask": _result(weak),
+              "instructedit": _result(strong)}
+    (tmp_path / "table3.json").write_text(json.dumps(table3))
+    scaling = {"instructedit-recent": _result({"zsre": _scores(0.2)}),
+               "instructedit-recent-cf": _result({"zsre": _scores(0.1)}), "instructedit": _result({"zsre": _scores(0.9)})}
+    (tmp_path / "figure2c.json").write_text(json.dumps(scaling))
+    text = write_summary(tmp_path).read_text()
+    section = text.split("## The bar")[1].split("\n## ")[0]
+    checks = {row.split(" | ")[0].strip("| "): row.split(" | ")[1] for row in section.splitlines()[4:] if row}
+    assert checks["zsRE Reliability: instructedit >= mend-multitask + 10, CIs apart"] == "holds"
+    assert checks["zsRE Reliability: instructedit-seed1 >= mend-multitask-seed1 + 10, CIs apart"] == "not measured"
+    assert checks["held-out zsRE Reliability rises with the number of training tasks"] == "does not hold"
+    assert checks["unseen instruction within 5 points of the seen one"] == "not measured"
+    assert checks["aim: Rel, Loc >= 90 on CF and Recent; zsRE Rel >= 83, Gen >= 60"] == "holds"
+    zsre_row = next(r for r in text.split("## Table 3")[1].splitlines() if r.startswith("| zsRE | Reliability |"))
+    assert zsre_row.split(" | ")[2].startswith("5.0 [") and zsre_row.endswith("| 40.79 | 82.83 |")
+    assert "## Fig. 2c" in text and "## Table 1" not in text
