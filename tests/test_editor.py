@@ -74,6 +74,25 @@ def test_batched_edit_rows_are_independent(editor_and_batch):
         assert torch.allclose(together[i], alone[0], atol=1e-5)
 
 
+def test_packed_shared_network_call_equals_one_call_per_layer(editor_and_batch):
+    """transform_all runs only gradient rows, all layers of a shape in one call: same factors as the
+    straightforward per-layer network over every position, masked afterwards."""
+    model, _, editor, batch = editor_and_batch
+    inputs, grads, _ = editor.capture_grads(model, batch)
+    rows = batch.edit_rows
+    assert not rows.all()  # the batch is padded: some rows carry no gradient
+    factors = editor.transform_all(inputs, grads, rows)
+    for name in editor.weight_names:
+        key = name.replace(".", "__")
+        pair = editor.norms[key](torch.cat([inputs[name], grads[name]], dim=-1))
+        in_dim = editor.shapes[name][0]
+        u, d = editor.networks[editor.shape_key[name]](pair[..., :in_dim], pair[..., in_dim:], editor.mode_of[name])
+        keep = rows.unsqueeze(-1).float()
+        assert torch.allclose(factors[name].u, u * keep, atol=1e-5), name
+        assert torch.allclose(factors[name].d, d * keep, atol=1e-5), name
+    assert any(len(names) > 1 for names in editor.by_shape.values()) or families.family_of(model).name == "gpt2"
+
+
 def test_compose_equals_sum_of_weight_deltas(editor_and_batch):
     model, _, editor, batch = editor_and_batch
     edit = editor.edit(model, batch).detach()

@@ -61,6 +61,12 @@ def _key(name: str) -> str:
     return name.replace(".", "__")
 
 
+def _unpack(values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Packed rows [N, k] back to [B, T, k] with zeros where `rows` [B, T] is False (differentiable)."""
+    out = values.new_zeros(*rows.shape, values.shape[-1])
+    return out.masked_scatter(rows.unsqueeze(-1), values)
+
+
 class Editor(nn.Module):
     """A MEND editor for one model. Stateless at edit time: `edit` returns an Edit value."""
 
@@ -73,6 +79,7 @@ class Editor(nn.Module):
         by_shape: dict[str, list[str]] = {}
         for name, (i, o) in self.shapes.items():
             by_shape.setdefault(f"{i}x{o}", []).append(name)
+        self.by_shape = by_shape
         self.mode_of = {n: names.index(n) for names in by_shape.values() for n in names}
         self.shape_key = {n: f"{self.shapes[n][0]}x{self.shapes[n][1]}" for n in self.weight_names}
         self.networks = nn.ModuleDict({
@@ -101,23 +108,39 @@ class Editor(nn.Module):
 
     def transform(self, u: torch.Tensor, d: torch.Tensor, rows: torch.Tensor, name: str,
                   update_stats: bool = False) -> EditFactor:
-        """Normalise (u, δ), run the shape's network, mask rows that carry no gradient."""
-        norm = self.norms[_key(name)]
-        pair = torch.cat([u, d], dim=-1)
-        if update_stats:
-            norm.update(pair[rows])
-        pair = norm(pair)
-        in_dim = self.shapes[name][0]
-        u_t, d_t = self.networks[self.shape_key[name]](pair[..., :in_dim], pair[..., in_dim:], self.mode_of[name])
-        keep = rows.unsqueeze(-1).to(u_t.dtype)
-        return EditFactor(u_t * keep, d_t * keep, self.alphas[_key(name)])
+        """Normalise (u, δ) of one edited weight, run its shape's network; rows without gradient stay zero."""
+        return self.transform_all({name: u}, {name: d}, rows, update_stats)[name]
+
+    def transform_all(self, inputs: dict, grads: dict, rows: torch.Tensor, update_stats: bool = False) -> dict:
+        """EditFactors for every weight in `inputs` ([B, T, *] each; `rows` [B, T] marks the rows that carry
+        gradient). Only those rows go through the networks, and all weights of one shape go through their
+        shared network in one call (each row with its layer's scale and shift): the network's weights are
+        read once per shape instead of once per layer."""
+        factors = {}
+        for key, names in self.by_shape.items():
+            names = [n for n in names if n in inputs]
+            if not names:
+                continue
+            packed, modes = [], []
+            for n in names:
+                pair = torch.cat([inputs[n], grads[n]], dim=-1)[rows]  # [N, in + out]
+                if update_stats:
+                    self.norms[_key(n)].update(pair)
+                packed.append(self.norms[_key(n)](pair))
+                modes.append(torch.full((len(pair),), self.mode_of[n], dtype=torch.long, device=pair.device))
+            in_dim = self.shapes[names[0]][0]
+            x = torch.cat(packed)
+            u_t, d_t = self.networks[key](x[:, :in_dim], x[:, in_dim:], torch.cat(modes))
+            for n, u_rows, d_rows in zip(names, u_t.split(len(packed[0])), d_t.split(len(packed[0]))):
+                factors[n] = EditFactor(_unpack(u_rows, rows), _unpack(d_rows, rows), self.alphas[_key(n)])
+        return factors
 
     def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
         """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit."""
         inputs, grads, loss = self.capture_grads(model, batch, state)
         rows = batch.to(families.device_of(model)).edit_rows
-        factors = {n: self.transform(inputs[n], grads[n], rows, n, update_stats) for n in self.weight_names}
-        return Edit(factors, {"edit_loss": float(loss) / max(len(batch), 1)})
+        factors = self.transform_all(inputs, grads, rows, update_stats)
+        return Edit({n: factors[n] for n in self.weight_names}, {"edit_loss": float(loss) / max(len(batch), 1)})
 
     @torch.no_grad()
     def warm_up(self, model: nn.Module, batches) -> None:

@@ -78,7 +78,8 @@ class GradientNetwork(nn.Module):
         self.scale = nn.Parameter(torch.ones(n_modes, hidden))
         self.shift = nn.Parameter(torch.zeros(n_modes, hidden))
 
-    def forward(self, u: torch.Tensor, d: torch.Tensor, mode: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, u: torch.Tensor, d: torch.Tensor, mode: "int | torch.Tensor") -> tuple[torch.Tensor, torch.Tensor]:
+        """`mode`: the layer index for every row (an int, or a LongTensor with one entry per row)."""
         x = torch.cat([u, d], dim=-1)
         h = torch.relu(self.hidden(x) * self.scale[mode] + self.shift[mode])
         y = x + self.out(h)
