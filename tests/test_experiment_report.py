@@ -24,7 +24,7 @@ def test_summary_checks_the_bar(tmp_path):
     strong = {t: _scores(0.95) for t in ("counterfact", "recent", "convsent")} | {"zsre": _scores(0.9)}
     weak = {t: _scores(0.95) for t in ("counterfact", "recent", "convsent")} | {"zsre": _scores(0.3)}
     table3 = {"base": _result({t: _scores(0.05) for t in strong}), "mend-multitask": _result(weak),
-              "instructedit": _result(strong)}
+              "instructedit": _result(strong), "instructedit-seed1": _result({"zsre": _scores(0.8, 20)})}
     (tmp_path / "table3.json").write_text(json.dumps(table3))
     scaling = {"instructedit-recent": _result({"zsre": _scores(0.2)}),
                "instructedit-recent-cf": _result({"zsre": _scores(0.1)}), "instructedit": _result({"zsre": _scores(0.9)})}
@@ -39,4 +39,6 @@ def test_summary_checks_the_bar(tmp_path):
     assert checks["aim: Rel, Loc >= 90 on CF and Recent; zsRE Rel >= 83, Gen >= 60"] == "holds"
     zsre_row = next(r for r in text.split("## Table 3")[1].splitlines() if r.startswith("| zsRE | Reliability |"))
     assert zsre_row.split(" | ")[2].startswith("5.0 [") and zsre_row.endswith("| 40.79 | 82.83 |")
+    # seed spread on the records seed 1 saw: seed 0's first 20 zsRE records all succeed (100), seed 1's 80%
+    assert "| 90.0 ± 10.0 (n=20) |" in zsre_row
     assert "## Fig. 2c" in text and "## Table 1" not in text
