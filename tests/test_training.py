@@ -61,6 +61,31 @@ def test_resume_continues_from_last_checkpoint(tiny_llama, tmp_path):
         assert torch.allclose(a, b, atol=1e-5), n
 
 
+def test_a_crash_between_validations_loses_at_most_save_every_steps(tiny_llama, tmp_path, monkeypatch):
+    model, tokenizer = tiny_llama
+    records = {"counterfact": toy_records(120)}
+    config = dict(steps=20, eval_every=20, save_every=5)
+    full = Trainer(_config(tmp_path / "a", **config), model, tokenizer, records)
+    full.train()
+    crashing = Trainer(_config(tmp_path / "b", **config), model, tokenizer, records)
+    step = crashing.step
+
+    def step_then_crash():
+        if crashing.step_count == 8:
+            raise KeyboardInterrupt  # killed at step 8: the last resume point is step 5
+        return step()
+
+    monkeypatch.setattr(crashing, "step", step_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.train()
+    resumed = Trainer(_config(tmp_path / "b", **config), model, tokenizer, records)
+    assert resumed.resume() and resumed.step_count == 5
+    resumed.train()
+    assert resumed.step_count == 20
+    for (n, a), (_, b) in zip(full.editor.state_dict().items(), resumed.editor.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), n
+
+
 def test_cache_off_gives_the_same_losses(tiny_llama, tmp_path):
     model, tokenizer = tiny_llama
     records = {"counterfact": toy_records(60)}

@@ -34,7 +34,8 @@ class TrainConfig:
     norm_warmup_batches: int = 8
     trunk_cache: bool = True
     trunk_store: bool = True                          # keep trunk states on disk, shared by every editor
-    eval_every: int = 250
+    eval_every: int = 250                             # validate, keep the best, save `last`
+    save_every: int = 50                              # save `last` (resume point) without validating
     log_every: int = 10
     max_tokens: int = 256
     seed: int = 0
@@ -54,7 +55,7 @@ class TrainConfig:
                 raise ValueError("task_weights must give non-negative weights (not all zero) to the editor's tasks")
         if self.loss_input not in LOSS_INPUTS:
             raise ValueError(f"loss_input must be one of {LOSS_INPUTS}, got {self.loss_input!r}")
-        for name in ("steps", "edits_per_step", "val_records", "eval_every", "log_every", "max_tokens"):
+        for name in ("steps", "edits_per_step", "val_records", "eval_every", "save_every", "log_every", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr", "alpha_lr", "grad_clip"):

@@ -219,6 +219,8 @@ class Trainer:
                     self._log({"step": self.step_count, **stats, "elapsed_s": time.perf_counter() - started})
                 if self.step_count % self.config.eval_every == 0 or self.step_count == self.config.steps:
                     self._checkpoint()
+                elif self.step_count % self.config.save_every == 0 and self.accelerator.is_main_process:
+                    self.save("last")  # a resume point; an interruption loses at most save_every steps
         return self.best_metrics
 
     def _checkpoint(self) -> None:
