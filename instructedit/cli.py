@@ -1,4 +1,4 @@
-"""`instructedit` command line: train | eval | edit | analyze | figures | reproduce | instructions."""
+"""`instructedit` command line: train | eval | edit | analyze | figures | reproduce | instructions [list|optimize]."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,8 @@ def _edit(args) -> int:
 
 
 def _instructions(args) -> int:
+    if getattr(args, "action", None) == "optimize":
+        return _instructions_optimize(args)
     from .instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX, load_instruction_set
 
     catalog = load_instruction_set(args.file) if args.file else CATALOG
@@ -73,6 +75,26 @@ def _instructions(args) -> int:
         sys.stdout.write(f"{TASK_NAMES.get(task, task)}\n")
         for i, text in enumerate(items):
             sys.stdout.write(f"  {i}{' (unseen)' if i == UNSEEN_INDEX else ''}: {text}\n")
+    return 0
+
+
+def _instructions_optimize(args) -> int:
+    from .instruction_search import InstructionSearch, ProposerOptions, SearchConfig
+
+    options = ProposerOptions(base_url=args.base_url, model=args.proposer_model, api_key_env=args.api_key_env,
+                              timeout_s=args.timeout, retries=args.retries, temperature=args.temperature)
+    config = SearchConfig(task=args.task, editor=args.editor, out_dir=args.out or f"runs/instructions/{args.task}",
+                          proposer=args.proposer, data=args.data, format=args.format, model=args.model,
+                          description=args.description, instruction_set=args.file, val_records=args.val_records,
+                          rounds=args.rounds, candidates_per_round=args.candidates, patience=args.patience,
+                          weights=tuple(float(w) for w in _csv(args.weights)), batch_size=args.batch_size,
+                          seed=args.seed, fallback=not args.no_fallback, proposer_options=options)
+    result = InstructionSearch(config).run()
+    best, ref = result["best"], result["reference"]
+    log.info("best (%.4f): %s", best["score"] if best else float("nan"), best["text"] if best else "none")
+    if ref:
+        log.info("catalog description 0 (%.4f): %s", ref["score"], ref["text"])
+    sys.stdout.write(json.dumps({k: result[k] for k in ("best", "reference", "stopped")}, indent=2) + "\n")
     return 0
 
 
@@ -91,8 +113,15 @@ def _reproduce(args) -> int:
     from .experiments.reproduce import reproduce
 
     plan = reproduce(quick=args.quick, editors=args.editors, experiments=args.experiments,
-                     root=Path(args.root) if args.root else None, limit=args.limit)
+                     root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train)
     log.info("results in %s", plan.results)
+    return 0
+
+
+def _sweep(args) -> int:
+    from .experiments.sweep import sweep
+
+    log.info("wrote %s", sweep(args.variants, Path(args.root) if args.root else None))
     return 0
 
 
@@ -176,11 +205,52 @@ def _args_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiments", type=_csv, help="only these experiments")
     p.add_argument("--root", help="folder for runs (default: runs/, or runs/quick with --quick)")
     p.add_argument("--limit", type=int, help="at most N test records per task in every experiment")
+    p.add_argument("--no-train", action="store_true",
+                   help="train nothing: evaluate the editors already trained in runs/ or shipped in assets/editors")
+
+
+def _args_instructions_list(p: argparse.ArgumentParser, default=None) -> None:
+    p.add_argument("--task", default=default)
+    p.add_argument("--file", default=default, help="instruction-set JSON to list instead of the built-in catalog")
+
+
+def _args_instructions_optimize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=["counterfact", "recent", "convsent", "zsre"])
+    p.add_argument("--editor", required=True, help="trial editor (instruct mode), e.g. assets/editors/instructedit")
+    p.add_argument("--data", help="records file for the validation slice (default: the task's train split)")
+    p.add_argument("--format", choices=["counterfact", "zsre", "recent", "convsent"])
+    p.add_argument("--proposer", choices=["rule", "local", "openai"], default="rule",
+                   help="rule-based (deterministic), local (SmolLM2 chat model) or openai (compatible endpoint)")
+    p.add_argument("--out", help="output folder, resumable (default runs/instructions/<task>)")
+    p.add_argument("--description", help="what the task does (default: a built-in one-sentence brief)")
+    p.add_argument("--file", help="base instruction-set JSON (default: the built-in catalog)")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--candidates", type=int, default=5, help="new candidates per round")
+    p.add_argument("--patience", type=int, default=2, help="stop after this many rounds without improvement")
+    p.add_argument("--val-records", type=int, default=30, help="last N train records score each candidate")
+    p.add_argument("--weights", default="1,1,1", help="reliability,generalization,locality weights of the score")
+    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai proposer: endpoint base URL")
+    p.add_argument("--proposer-model", help="openai: model name; local: model spec (default smollm2-135m)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable with the key")
+    p.add_argument("--timeout", type=float, default=30.0, help="proposer request timeout, seconds")
+    p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--temperature", type=float, default=0.8, help="proposer sampling temperature (0 = greedy)")
+    p.add_argument("--no-fallback", action="store_true", help="no rule-based proposals when the proposer fails")
+    p.add_argument("--model", help="base model spec (default: the one the editor was trained on)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _args_sweep(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variants", type=_csv, help="only these variants (default: all; see instructedit/experiments/sweep.py)")
+    p.add_argument("--root", help="folder for the sweep's runs (default runs/sweep)")
 
 
 def _args_instructions(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task")
-    p.add_argument("--file", help="instruction-set JSON to list instead of the built-in catalog")
+    _args_instructions_list(p)
+    actions = p.add_subparsers(dest="action", metavar="{list,optimize}")
+    _args_instructions_list(actions.add_parser("list", help="list the catalog (the default)"), argparse.SUPPRESS)
+    _args_instructions_optimize(actions.add_parser("optimize", help="write and improve a task's instructions"))
 
 
 COMMANDS = {
@@ -190,7 +260,9 @@ COMMANDS = {
     "analyze": ("editing-gradient directions: separation scores and figures", _args_analyze, _analyze),
     "figures": ("the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors", _args_figures, _figures),
     "reproduce": ("train the editor suite and write every result (resumable)", _args_reproduce, _reproduce),
-    "instructions": ("list the instruction catalog (or an instruction-set file)", _args_instructions, _instructions),
+    "sweep": ("a small logged sweep on validation splits (ranks): assets/results/sweep.md", _args_sweep, _sweep),
+    "instructions": ("list the instruction catalog (`list`, the default) or optimise a task's (`optimize`)",
+                     _args_instructions, _instructions),
 }
 
 

@@ -1,0 +1,11 @@
+"""Instruction construction: an optimisation loop that writes and improves a task's instructions.
+
+`InstructionSearch(SearchConfig(...)).run()` proposes candidates (proposers.py), screens them
+(candidates.py), scores them with a trial editor and writes an instruction-set file (loop.py).
+"""
+from .candidates import MAX_CANDIDATE_CHARS, screen
+from .loop import InstructionSearch, SearchConfig, TrialScorer, combined
+from .proposers import PROPOSERS, ProposalRequest, Proposer, ProposerError, ProposerOptions, make_proposer
+
+__all__ = ["MAX_CANDIDATE_CHARS", "PROPOSERS", "InstructionSearch", "ProposalRequest", "Proposer", "ProposerError",
+           "ProposerOptions", "SearchConfig", "TrialScorer", "combined", "make_proposer", "screen"]
