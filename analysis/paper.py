@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper_numbers
-from analysis.directions import CollectOptions, collect
+from analysis.directions import CollectOptions, collect, collect_cached
 from analysis.directionset import DirectionSet, concat
 from analysis.export import export_figure
 from analysis.figures import direction_panels, fig_seen_unseen, fig_table3, fig_task_scaling
@@ -49,13 +49,21 @@ def results_long(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ship_directions(editors_dir: Path, out: Path, model, tokenizer, n: int = 100) -> DirectionSet:
-    """ũ and raw u of every shipped editor on the first n test records per task, saved float16."""
+def ship_directions(editors_dir: Path, out: Path, model, tokenizer, n: int = 100,
+                    cache_dir: Path | None = None) -> DirectionSet:
+    """ũ and raw u of every shipped editor on the first n test records per task, saved float16.
+
+    With `cache_dir`, each editor's vectors are kept there as they are collected: an interrupted run, or
+    one after adding an editor, collects only what is missing."""
     records = [r for task in DIRECTION_TASKS for r in load_split(task, "test")[:n]]
     sets = []
     for editor_dir in sorted(p for p in editors_dir.iterdir() if (p / "editor.json").is_file()):
         editor = Editor.load(editor_dir, model)
-        sets.append(collect(model, tokenizer, editor, records, editor_dir.name, CollectOptions(n=n)))
+        if cache_dir is None:
+            sets.append(collect(model, tokenizer, editor, records, editor_dir.name, CollectOptions(n=n)))
+        else:
+            sets.append(collect_cached(cache_dir, editor_dir, model, tokenizer, editor, records, editor_dir.name,
+                                       CollectOptions(n=n)))
     dirset = concat(sets)
     dirset.save(out, dtype="float16")
     return dirset

@@ -128,12 +128,13 @@ def _sweep(args) -> int:
 def _figures(args) -> int:
     from analysis.paper import paper_figures, ship_directions
     from .models.loading import load_model
-    from .paths import ASSETS_DIR
+    from .paths import ASSETS_DIR, PROJECT_DIR
 
     directions = Path(args.directions)
     if args.collect:
         model, tokenizer = load_model()
-        ship_directions(Path(args.editors_dir or ASSETS_DIR / "editors"), directions, model, tokenizer, args.n)
+        ship_directions(Path(args.editors_dir or ASSETS_DIR / "editors"), directions, model, tokenizer, args.n,
+                        cache_dir=PROJECT_DIR / "cache" / "directions")
     written = paper_figures(Path(args.results), directions, Path(args.out), args.format, args.method)
     log.info("wrote %d files to %s", len(written), args.out)
     return 0
