@@ -2,7 +2,7 @@
 
 Run `python app.py` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT). The model and editors load on the
 first edit, not at start-up; INSTRUCTEDIT_MODEL and INSTRUCTEDIT_EDITORS_DIR (see `instructedit.ui.state`)
-point the app at other ones, e.g. tiny test models.
+point the app at other ones, e.g. tiny test models; INSTRUCTEDIT_INSTRUCTIONS at an instruction-set file.
 """
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def _edit_form(state: AppState, defaults: tuple) -> dict:
             c["editor"] = gr.Dropdown(choices=names, value=defaults[0], label="Editor",
                                       allow_custom_value=True)
             c["editor_md"] = gr.Markdown(label="Editor info", elem_classes="ie-status")
-            c["seen_index"] = gr.Dropdown(choices=seen_choices("counterfact"), value=0, label="Seen instruction",
-                                          allow_custom_value=True)
-            c["unseen_md"] = gr.Markdown(unseen_text("counterfact"), label="Unseen instruction")
+            c["seen_index"] = gr.Dropdown(choices=seen_choices("counterfact", state.catalog), value=0,
+                                          label="Seen instruction", allow_custom_value=True)
+            c["unseen_md"] = gr.Markdown(unseen_text("counterfact", state.catalog), label="Unseen instruction")
             c["third"] = gr.Radio(choices=[(label, value) for value, label in THIRD_MODES.items()], value="unseen",
                                   label="Third column")
             c["custom_instruction"] = gr.Textbox(label="Custom instruction (for 'Free-text instruction')", lines=2)

@@ -1,4 +1,5 @@
-"""`instructedit` command line: train | eval | edit | analyze | figures | reproduce | instructions [list|optimize]."""
+"""`instructedit` command line: train | eval | edit | analyze | figures | reproduce | sweep |
+instructions [list|optimize|compare]."""
 from __future__ import annotations
 
 import argparse
@@ -29,19 +30,34 @@ def _load(editor_dir: str, model_spec: str | None):
     return model, tokenizer, Editor.load(editor_dir, model)
 
 
+def _instruction_set(path: str | None) -> dict | None:
+    """The --instruction-set file's catalog (None: the built-in one), with errors naming the flag."""
+    from .instructions import load_instruction_set
+
+    if not path:
+        return None
+    try:
+        return load_instruction_set(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--instruction-set: {path} is not a usable instruction-set file ({err}); pass a JSON "
+                         "object mapping tasks to 10 descriptions, e.g. one `instructions optimize` wrote") from err
+
+
 def _eval(args) -> int:
     from .data.loaders import load_records
     from .data.tasks import load_split
     from .evaluation.evaluate import evaluate, markdown_table, write_results
 
+    catalog = _instruction_set(args.instruction_set)
     results = {}
     for editor_dir in args.editor:
         model, tokenizer, editor = _load(editor_dir, args.model)
         records = (load_records(args.data, args.format, stop=args.limit, skip_invalid=True) if args.data
                    else load_split(args.task, "test")[: args.limit])
         instruction = args.instruction if editor.config.uses_instructions or args.instruction != "seen" else "none"
-        results[Path(editor_dir).name] = evaluate(model, tokenizer, editor, records, instruction,
-                                                  batch_size=args.batch_size, generation=args.generation)
+        result = evaluate(model, tokenizer, editor, records, instruction, batch_size=args.batch_size,
+                          catalog=catalog, generation=args.generation)
+        results[Path(editor_dir).name] = result | ({"instruction_set": args.instruction_set} if catalog else {})
     if args.out:
         paths = write_results(results, args.out)
         log.info("wrote %s and %s", *paths)
@@ -53,19 +69,21 @@ def _edit(args) -> int:
     from .api import edit_and_report
     from .data.records import EditRecord, Probe
 
+    catalog = _instruction_set(args.instruction_set)
     model, tokenizer, editor = _load(args.editor, args.model)
     record = EditRecord(task=args.task, prompt=args.prompt, target=args.target, subject=args.subject or "",
                         rephrases=tuple(args.rephrase or ()),
                         locality=tuple(Probe(p, a) for p, a in (args.locality or [])),
                         topic=args.topic or "", label=args.label or "")
-    report = edit_and_report(model, tokenizer, editor, record, args.instruction)
+    report = edit_and_report(model, tokenizer, editor, record, args.instruction, catalog)
     sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     return 0
 
 
 def _instructions(args) -> int:
-    if getattr(args, "action", None) == "optimize":
-        return _instructions_optimize(args)
+    action = getattr(args, "action", None)
+    if action in ("optimize", "compare"):
+        return (_instructions_optimize if action == "optimize" else _instructions_compare)(args)
     from .instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX, load_instruction_set
 
     catalog = load_instruction_set(args.file) if args.file else CATALOG
@@ -95,6 +113,19 @@ def _instructions_optimize(args) -> int:
     if ref:
         log.info("catalog description 0 (%.4f): %s", ref["score"], ref["text"])
     sys.stdout.write(json.dumps({k: result[k] for k in ("best", "reference", "stopped")}, indent=2) + "\n")
+    return 0
+
+
+def _instructions_compare(args) -> int:
+    from .instruction_search import CompareOptions, compare
+
+    options = CompareOptions(fresh=args.fresh, fresh_records=args.fresh_records, resamples=args.resamples,
+                             seed=args.seed)
+    report = compare(args.out, options)
+    for name, ci in report["paired_bootstrap_95ci_best_minus"].items():
+        log.info("best - %s: %+.2f points [%+.2f, %+.2f]", name, 100 * ci["difference"], 100 * ci["ci_low"],
+                 100 * ci["ci_high"])
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -158,6 +189,8 @@ def _args_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="first N records only")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--generation", action="store_true", help="ConvSent fluency and sentiment of generations")
+    p.add_argument("--instruction-set", metavar="FILE",
+                   help="instruction-set JSON in place of the built-in catalog (e.g. from `instructions optimize`)")
     p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
     p.add_argument("--out", help="write <out>.json and <out>.md")
 
@@ -173,6 +206,7 @@ def _args_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic")
     p.add_argument("--label", choices=["positive", "negative"])
     p.add_argument("--instruction", default="seen", help="seen | unseen | none | 0-9 | free text")
+    p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
     p.add_argument("--model")
 
 
@@ -242,6 +276,16 @@ def _args_instructions_optimize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _args_instructions_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="a finished search's folder (with result.json)")
+    p.add_argument("--fresh", action="store_true",
+                   help="compare on train records just before the search's slice, never seen by the search "
+                        "(writes comparison-fresh.json; default: the search's own slice, comparison.json)")
+    p.add_argument("--fresh-records", type=int, help="how many fresh records (default: twice the search's slice)")
+    p.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+
 def _args_sweep(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", type=_csv, help="only these variants (default: all; see instructedit/experiments/sweep.py)")
     p.add_argument("--root", help="folder for the sweep's runs (default runs/sweep)")
@@ -249,9 +293,11 @@ def _args_sweep(p: argparse.ArgumentParser) -> None:
 
 def _args_instructions(p: argparse.ArgumentParser) -> None:
     _args_instructions_list(p)
-    actions = p.add_subparsers(dest="action", metavar="{list,optimize}")
+    actions = p.add_subparsers(dest="action", metavar="{list,optimize,compare}")
     _args_instructions_list(actions.add_parser("list", help="list the catalog (the default)"), argparse.SUPPRESS)
     _args_instructions_optimize(actions.add_parser("optimize", help="write and improve a task's instructions"))
+    _args_instructions_compare(actions.add_parser(
+        "compare", help="a finished search's best instruction vs catalog descriptions 0 and 9, paired over records"))
 
 
 COMMANDS = {
@@ -262,7 +308,8 @@ COMMANDS = {
     "figures": ("the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors", _args_figures, _figures),
     "reproduce": ("train the editor suite and write every result (resumable)", _args_reproduce, _reproduce),
     "sweep": ("a small logged sweep on validation splits (ranks): assets/results/sweep.md", _args_sweep, _sweep),
-    "instructions": ("list the instruction catalog (`list`, the default) or optimise a task's (`optimize`)",
+    "instructions": ("list the instruction catalog (`list`, the default), optimise a task's (`optimize`) or "
+                     "compare a search's best with the catalog (`compare`)",
                      _args_instructions, _instructions),
 }
 

@@ -43,10 +43,10 @@ from ..io import atomic_write_json, atomic_write_text
 from .candidates import REQUIRED_PLACEHOLDERS, clean, content_words, dedupe_key, screen
 from .proposers import (PROPOSERS, Proposer, ProposalRequest, ProposerError, ProposerOptions, RuleBasedProposer,
                         Scored, make_proposer)
+from .summary import METRICS, combined, summary_markdown
 
 log = logging.getLogger(__name__)
 
-METRICS = ("reliability", "generalization", "locality")
 LOG_FILE, SET_FILE, RESULT_FILE, SUMMARY_FILE = "log.jsonl", "instructions.json", "result.json", "summary.md"
 TASK_BRIEFS = {
     "counterfact": "Edit a stored fact so that the model completes a sentence about the subject with a new, "
@@ -115,16 +115,8 @@ class SearchConfig:
         return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.IDENTITY}
 
 
-def combined(metrics: dict, weights: tuple[float, float, float]) -> float | None:
-    """The weighted mean of the available metrics (None when none is available)."""
-    pairs = [(metrics.get(m), w) for m, w in zip(METRICS, weights)]
-    pairs = [(float(v), w) for v, w in pairs if v is not None and math.isfinite(float(v)) and w > 0]
-    total = sum(w for _, w in pairs)
-    return sum(v * w for v, w in pairs) / total if total else None
-
-
-def validation_slice(config: SearchConfig) -> list:
-    """The last `val_records` records of the task's train split (or of `data`)."""
+def source_records(config: SearchConfig) -> list:
+    """All the task's records the slice is cut from: the train split, or those in `data`."""
     from ..data.loaders import load_records
     from ..data.tasks import FORMAT_OF, load_split
 
@@ -135,7 +127,12 @@ def validation_slice(config: SearchConfig) -> list:
         records = load_split(config.task, "train")
     if not records:
         raise ValueError(f"data: no {config.task} records found in {config.data or 'the train split'}")
-    return records[-config.val_records:]
+    return records
+
+
+def validation_slice(config: SearchConfig) -> list:
+    """The last `val_records` records of the task's train split (or of `data`)."""
+    return source_records(config)[-config.val_records:]
 
 
 class TrialScorer:
@@ -378,27 +375,3 @@ class InstructionSearch:
         atomic_write_text(self.out / SUMMARY_FILE, summary_markdown(result, self.rounds))
         log.info("stopped (%s); wrote %s, %s, %s in %s", reason, SET_FILE, RESULT_FILE, SUMMARY_FILE, self.out)
         return result
-
-
-def _row(name: str, c: dict | None) -> str:
-    if not c:
-        return f"| {name} | – | – | – | – | – |"
-    cells = " | ".join("–" if c.get(m) is None else f"{100 * c[m]:.1f}" for m in (*METRICS, "score"))
-    return f"| {name} | {c['text']} | {cells} |"
-
-
-def summary_markdown(result: dict, rounds: list[dict]) -> str:
-    """A short human summary of a finished search."""
-    lines = [f"# Instruction search: {result['task']} ({result['proposer']} proposer)", "",
-             f"Stopped: {result['stopped']} after round {result['rounds_run']}; {result['n_scored']} candidates "
-             f"scored, {result['n_rejected']} proposals rejected, {result['proposer_errors']} proposer error(s). "
-             f"Score = {result['score']} (in %).", "",
-             "| | instruction | reliability | generalization | locality | score |", "|---|---|---|---|---|---|",
-             _row("best", result["best"]), _row("catalog 0 (reference)", result["reference"]), "",
-             "| round | proposers | scored | rejected | errors | improved | seconds |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['round']} | {', '.join(r['proposers'])} | {len(r['candidates'])} | {len(r['rejected'])} | "
-              f"{len(r['errors'])} | {'yes' if r['improved'] else 'no'} | {r['elapsed_s']} |" for r in rounds]
-    lines += ["", "Top 10 (0-8 become the seen descriptions, 9 the held-out unseen one):", "",
-              "| rank | instruction | reliability | generalization | locality | score |", "|---|---|---|---|---|---|"]
-    lines += [_row(str(i), c) for i, c in enumerate(result["top10"])]
-    return "\n".join(lines) + "\n"

