@@ -45,7 +45,7 @@ class Experiment:
 # "base" (no edit) and "ft-l" are baselines built in code; every other name is a suite editor.
 EXPERIMENTS: dict[str, Experiment] = {
     "table3": Experiment(("base", "ft-l", "mend-multitask", "mend-multitask-seed1", "instructedit",
-                          "instructedit-seed1"), editor_caps={"ft-l": 50, "mend-multitask-seed1": 100, "instructedit-seed1": 100}),
+                          "instructedit-seed1"), editor_caps={"ft-l": 20, "mend-multitask-seed1": 100, "instructedit-seed1": 100}),
     "figure3": Experiment(("instructedit",), ("recent", "counterfact", "zsre"), ("seen", "unseen")),
     "table1": Experiment(("mend-single-counterfact", "mend-single-recent", "mend-single-zsre"),
                          ("counterfact", "recent", "zsre"), per_task=100),
