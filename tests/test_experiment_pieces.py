@@ -27,6 +27,12 @@ def test_a_piece_answers_smaller_requests_and_refuses_larger_ones(tmp_path):
     assert len(piece.load(None, "src")) == 12 and len(piece.load(11, "src")) == 11
 
 
+def test_a_piece_over_the_whole_split_answers_any_request(tmp_path):
+    piece = Piece(tmp_path, "ed", "seen", "recent")
+    piece.save(100, _rows(91), "src", 1.0)  # asked for 100, the split has 91
+    assert len(piece.load(200, "src")) == 91 and len(piece.load(None, "src")) == 91
+
+
 def test_assemble_summarises_per_task():
     result = assemble("seen", [_rows(4, "recent"), _rows(6, "zsre")])
     assert result["summary"]["recent"]["n"] == 4 and result["summary"]["zsre"]["n"] == 6

@@ -45,7 +45,8 @@ class Piece:
         stored = json.loads(self.path.read_text())
         if stored["source"] != source:
             return None
-        covers = stored["limit"] is None or (limit is not None and stored["limit"] >= limit)
+        exhausted = stored["limit"] is None or len(stored["records"]) < stored["limit"]  # the whole split
+        covers = exhausted or (limit is not None and stored["limit"] >= limit)
         if not covers:
             return None
         return stored["records"] if limit is None else stored["records"][:limit]
