@@ -16,8 +16,10 @@ from analysis import paper_numbers
 from analysis.directions import CollectOptions, collect, collect_cached
 from analysis.directionset import DirectionSet, concat
 from analysis.export import export_figure
+from analysis.report import separation_report
 from analysis.figures import direction_panels, fig_seen_unseen, fig_table3, fig_task_scaling
 from instructedit.data.tasks import load_split
+from instructedit.io import atomic_write_json
 from instructedit.editor.editor import Editor
 
 log = logging.getLogger(__name__)
@@ -113,10 +115,16 @@ def result_figures(results_dir: Path) -> dict:
 
 
 def paper_figures(results_dir: Path, directions: Path | None, out: Path, formats: list[str], method: str = "pca") -> list[Path]:
+    """Every figure from the results and the direction vectors; with vectors also `<out>/separation.json`
+    (the task-separation scores of every editor, over Recent, CounterFact and zsRE)."""
     figures = result_figures(results_dir)
-    if directions is not None and directions.is_file():
-        figures.update(direction_figures(DirectionSet.load(directions), method))
     written = []
+    if directions is not None and directions.is_file():
+        dirset = DirectionSet.load(directions)
+        figures.update(direction_figures(dirset, method))
+        three = dirset.subset(task=["recent", "counterfact", "zsre"])
+        atomic_write_json(out / "separation.json", separation_report(three))
+        written.append(out / "separation.json")
     for name, fig in figures.items():
         written += export_figure(fig, out, name, formats=formats)
     return written

@@ -49,3 +49,18 @@ def test_direction_figures_build_the_paper_panels():
     legend = {trace.name for trace in figures["fig2a"].data}
     assert any("MEND (single-task)" in n for n in legend) and any("InstructEdit" in n for n in legend)
     assert not any("ConvSent" in n for n in legend)  # Fig. 2a shows Recent, CounterFact, zsRE
+
+
+def test_paper_figures_write_figures_and_separation_scores(tmp_path):
+    from analysis.paper import paper_figures
+
+    tasks = ("recent", "counterfact", "zsre", "convsent")
+    dirset = synthetic_directionset(SUITE, tasks=tasks, per_group=8, dim=32)
+    dirset.save(tmp_path / "dirs.safetensors")
+    (tmp_path / "results").mkdir()
+    written = paper_figures(tmp_path / "results", tmp_path / "dirs.safetensors", tmp_path / "out", ["html"])
+    assert {p.name for p in written} >= {"fig2a.html", "fig2b.html", "fig2d.html", "separation.json"}
+    report = json.loads((tmp_path / "out" / "separation.json").read_text())
+    rows = {row["editor"]: row for row in report["u_tilde"]}
+    assert set(rows) == set(SUITE)  # every editor scored, on Recent, CounterFact and zsRE
+    assert rows["instructedit"]["silhouette"] > rows["mend-multitask"]["silhouette"] and rows["instructedit"]["n"] == 24
