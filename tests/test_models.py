@@ -83,3 +83,22 @@ def test_default_model_two_halves_exact(default_model):
     state = families.run_blocks(model, families.embed(model, ids), 0, 27)
     split = families.head(model, families.run_blocks(model, state, 27).hidden)
     assert (full - split).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("rows", [1, 3, families.SMALL_HEAD_ROWS, families.SMALL_HEAD_ROWS + 5])
+def test_head_matches_the_models_own_head(tiny, rows):
+    """The few-rows W·hᵀ path and the plain path give the model's logits and the same gradient."""
+    model, _ = tiny
+    torch.manual_seed(rows)
+    hidden = torch.randn(rows, model.config.hidden_size, requires_grad=True)
+    expected_hidden = hidden.detach().clone().requires_grad_(True)
+    norm = model.transformer.ln_f if hasattr(model, "transformer") else model.model.norm
+    expected = model.get_output_embeddings()(norm(expected_hidden))
+    logits = families.head(model, hidden)
+    assert logits.shape == expected.shape and logits.is_contiguous()
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(expected)
+    logits.backward(grad_out)
+    expected.backward(grad_out)
+    torch.testing.assert_close(hidden.grad, expected_hidden.grad, rtol=1e-5, atol=1e-5)
+    assert all(p.grad is None for p in model.parameters())
