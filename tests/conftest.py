@@ -39,3 +39,47 @@ def shared_data():
     if path is None or not path.is_dir():
         pytest.skip("shared data folder absent: set INSTRUCTEDIT_DATA_DIR (default ../shared/data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def save_tiny_editor(tiny_llama):
+    """A function (folder, jitter=0.0) -> folder that saves a rank-8 editor of tiny-llama's last block.
+
+    `jitter` adds noise to the identity-initialised networks, so that the editor's input (for example the
+    instruction) changes the edit."""
+    import torch
+
+    from instructedit.editor.editor import Editor, EditorConfig
+    from instructedit.models import fingerprint
+    from instructedit.tokenize import encode_batch
+
+    model, tokenizer = tiny_llama
+
+    def save(path, jitter: float = 0.0):
+        torch.manual_seed(0)
+        editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
+        editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
+        if jitter:
+            with torch.no_grad():
+                for p in editor.networks.parameters():
+                    p.add_(torch.randn_like(p) * jitter)
+        editor.model_fingerprint = fingerprint(model)
+        editor.save(path)
+        return path
+
+    return save
+
+
+def write_tiny_counterfact(path, n: int = 6):
+    """A CounterFact file of n synthetic records ("The capital of Fact i is" -> Rome)."""
+    import json
+
+    path.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
+                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
+                                 "locality_ground_truth": "Japan"} for i in range(n)]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_counterfact_file(tmp_path_factory):
+    return write_tiny_counterfact(tmp_path_factory.mktemp("data") / "cf.json")

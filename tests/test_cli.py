@@ -3,23 +3,13 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from instructedit.cli import main
-from instructedit.editor.editor import Editor, EditorConfig
-from instructedit.models import fingerprint
-from instructedit.tokenize import encode_batch
 
 
 @pytest.fixture()
-def editor_dir(tiny_llama, tmp_path):
-    model, tokenizer = tiny_llama
-    torch.manual_seed(0)
-    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
-    editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
-    editor.model_fingerprint = fingerprint(model)
-    editor.save(tmp_path / "ed")
-    return tmp_path / "ed"
+def editor_dir(save_tiny_editor, tmp_path):
+    return save_tiny_editor(tmp_path / "ed")
 
 
 def test_help_lists_the_commands():

@@ -5,19 +5,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import torch
 
 from instructedit.cli import main
-from instructedit.editor.editor import Editor, EditorConfig
 from instructedit.instruction_search import (MAX_CANDIDATE_CHARS, PROPOSERS, InstructionSearch, ProposalRequest,
                                              ProposerError, ProposerOptions, SearchConfig, combined, screen)
 from instructedit.instruction_search.candidates import content_words
 from instructedit.instruction_search.loop import LOG_FILE, RESULT_FILE, SET_FILE
 from instructedit.instruction_search.proposers import LocalModelProposer, OpenAIProposer, RuleBasedProposer
 from instructedit.instructions import CATALOG, Instruction, load_instruction_set
-from instructedit.models import fingerprint
 from instructedit.prompts import build_example
-from instructedit.tokenize import encode_batch
 
 
 def hashed_scorer(calls: list):
@@ -278,19 +274,8 @@ def test_the_recorded_run_is_a_usable_instruction_set():
 
 # ---- end to end: a real (tiny) trial editor through the command line -------------------------------
 @pytest.fixture(scope="module")
-def tiny_editor(tiny_llama, tmp_path_factory):
-    model, tokenizer = tiny_llama
-    torch.manual_seed(0)
-    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
-    editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
-    editor.model_fingerprint = fingerprint(model)
-    path = tmp_path_factory.mktemp("editor") / "ed"
-    editor.save(path)
-    data = path.parent / "cf.json"
-    data.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
-                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
-                                 "locality_ground_truth": "Japan"} for i in range(6)]))
-    return path, data
+def tiny_editor(save_tiny_editor, tiny_counterfact_file, tmp_path_factory):
+    return save_tiny_editor(tmp_path_factory.mktemp("editor") / "ed"), tiny_counterfact_file
 
 
 def test_cli_optimize_with_a_trial_editor_and_the_file_works_as_a_catalog(tiny_editor, tiny_llama, tmp_path, capsys):

@@ -5,17 +5,14 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from instructedit.cli import main
 from instructedit.data.loaders import load_records
-from instructedit.editor.editor import Editor, EditorConfig
+from instructedit.editor.editor import Editor
 from instructedit.evaluation.evaluate import evaluate
 from instructedit.instruction_search import CompareOptions, compare
 from instructedit.instruction_search.compare import COMPARISON_FILE, FRESH_COMPARISON_FILE, REFERENCES
 from instructedit.instructions import CATALOG, UNSEEN_INDEX, load_instruction_set
-from instructedit.models import fingerprint
-from instructedit.tokenize import encode_batch
 from instructedit.ui.handlers import EditRequest, Handlers
 from instructedit.ui.state import INSTRUCTIONS_ENV, AppState, Settings
 from test_app_support import app_env, load_app_module  # noqa: F401
@@ -39,23 +36,10 @@ def bad_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_editor(tiny_llama, tmp_path_factory):
-    """(editor folder, counterfact data file of 6 records): an instruct-mode editor on tiny-llama."""
-    model, tokenizer = tiny_llama
-    torch.manual_seed(0)
-    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
-    editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
-    with torch.no_grad():
-        for p in editor.networks.parameters():
-            p.add_(torch.randn_like(p) * 0.05)  # a non-identity editor: the instruction changes the edit
-    editor.model_fingerprint = fingerprint(model)
-    path = tmp_path_factory.mktemp("editor") / "ed"
-    editor.save(path)
-    data = path.parent / "cf.json"
-    data.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
-                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
-                                 "locality_ground_truth": "Japan"} for i in range(6)]))
-    return path, data
+def tiny_editor(save_tiny_editor, tiny_counterfact_file, tmp_path_factory):
+    """(editor folder, counterfact data file of 6 records): a non-identity instruct-mode editor on tiny-llama
+    (the instruction changes the edit)."""
+    return save_tiny_editor(tmp_path_factory.mktemp("editor") / "ed", jitter=0.05), tiny_counterfact_file
 
 
 # ---- command line -------------------------------------------------------------------------------
