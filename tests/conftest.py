@@ -70,16 +70,13 @@ def save_tiny_editor(tiny_llama):
     return save
 
 
-def write_tiny_counterfact(path, n: int = 6):
-    """A CounterFact file of n synthetic records ("The capital of Fact i is" -> Rome)."""
-    import json
-
-    path.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
-                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
-                                 "locality_ground_truth": "Japan"} for i in range(n)]))
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_counterfact_file(tmp_path_factory):
-    return write_tiny_counterfact(tmp_path_factory.mktemp("data") / "cf.json")
+    """A CounterFact file of 6 synthetic records ("The capital of Fact i is" -> Rome)."""
+    import json
+
+    path = tmp_path_factory.mktemp("data") / "cf.json"
+    path.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
+                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
+                                 "locality_ground_truth": "Japan"} for i in range(6)]))
+    return path

@@ -92,7 +92,7 @@ def test_head_matches_the_models_own_head(tiny, rows):
     torch.manual_seed(rows)
     hidden = torch.randn(rows, model.config.hidden_size, requires_grad=True)
     expected_hidden = hidden.detach().clone().requires_grad_(True)
-    norm = model.transformer.ln_f if hasattr(model, "transformer") else model.model.norm
+    norm = families._get(model, families.family_of(model).final_norm)
     expected = model.get_output_embeddings()(norm(expected_hidden))
     logits = families.head(model, hidden)
     assert logits.shape == expected.shape and logits.is_contiguous()
