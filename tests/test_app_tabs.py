@@ -44,6 +44,13 @@ def test_malformed_results_file_is_skipped_and_named(tmp_path):
     assert "broken.json" in status and "wrong.json" in status and "not yet computed" in status
 
 
+def test_provenance_and_sweep_files_are_passed_over_quietly(tmp_path):
+    (tmp_path / "provenance.json").write_text(json.dumps({"data": {}, "train_cpu_seconds": {"a": 1.0}}))
+    (tmp_path / "sweep.json").write_text(json.dumps([{"variant": "rank-32", "val": {"reliability": 0.8}}]))
+    status = ResultsTab(tmp_path).load()[0]
+    assert "provenance.json" not in status and "sweep.json" not in status and "not yet computed" in status
+
+
 def test_instruction_kinds():
     assert [instruction_kind(v) for v in ("seen", "Unseen", "none", "3", "9", "Edit it.")] == [
         "seen", "unseen", "none", "seen", "unseen", "custom"]

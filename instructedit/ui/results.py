@@ -60,13 +60,22 @@ def _rows(source: str, editor: str, entry: dict) -> list[dict]:
     return rows
 
 
+def _is_experiment_results(data) -> bool:
+    """{editor: {"summary": ...}, ...}, as `instructedit eval` / `reproduce` write; not provenance or sweep rows."""
+    return isinstance(data, dict) and any(isinstance(entry, dict) and "summary" in entry for entry in data.values())
+
+
 def load_results(folder: Path) -> Results:
-    """Every results file in `folder`; malformed ones are reported in `problems`, not raised."""
+    """Every experiment results file in `folder` (other JSON files, such as provenance.json, are passed
+    over); unreadable or malformed ones are reported in `problems`, not raised."""
     paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
     rows, files, problems = [], [], []
     for path in paths:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not _is_experiment_results(data):
+                log.debug("%s: not experiment results, passed over", path.name)
+                continue
             new = [row for editor, entry in data.items() for row in _rows(path.name, editor, entry)]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             problems.append(f"{path.name}: not a results file ({err.__class__.__name__}: {err})")
