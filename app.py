@@ -1,7 +1,7 @@
-"""InstructEdit demo (Gradio 6): the layout only; every handler lives in `instructedit.ui`.
+"""InstructEdit demo (Gradio 6): the layout only; every handler lives in `workbench.ui`.
 
 Run `python app.py` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT). The model and editors load on the
-first edit, not at start-up; INSTRUCTEDIT_MODEL and INSTRUCTEDIT_EDITORS_DIR (see `instructedit.ui.state`)
+first edit, not at start-up; INSTRUCTEDIT_MODEL and INSTRUCTEDIT_EDITORS_DIR (see `workbench.ui.state`)
 point the app at other ones, e.g. tiny test models; INSTRUCTEDIT_INSTRUCTIONS at an instruction-set file.
 """
 from __future__ import annotations
@@ -13,13 +13,13 @@ import gradio as gr
 
 from instructedit.data.records import SENTIMENTS, TASKS
 from instructedit.instructions import TASK_NAMES
-from instructedit.ui.about import ABOUT_MD
-from instructedit.ui.directions import LAYOUTS, DirectionsTab, list_sets, method_choices
-from instructedit.ui.handlers import (DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, THIRD_MODES, Handlers, example_rows,
+from workbench.ui.about import ABOUT_MD
+from workbench.ui.directions import LAYOUTS, DirectionsTab, list_sets, method_choices
+from workbench.ui.handlers import (DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, THIRD_MODES, Handlers, example_rows,
                                       seen_choices, unseen_text)
-from instructedit.ui.results import ResultsTab
-from instructedit.ui.state import AppState, Settings
-from instructedit.ui.validate import LOCALITY_SEPARATOR, MAX_LINES
+from workbench.ui.results import ResultsTab
+from workbench.ui.state import AppState, Settings
+from workbench.ui.validate import LOCALITY_SEPARATOR, MAX_LINES
 
 # a 2-vCPU Space: two edits at once (each is CPU-bound), the rest wait in the queue
 EDIT_CONCURRENCY = int(os.environ.get("INSTRUCTEDIT_EDIT_CONCURRENCY", "2"))

@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 from analysis.directionset import DirectionSet, concat
 from instructedit.data.records import EditRecord
 from instructedit.editor.editor import Editor
-from instructedit.instructions import Instruction
 from instructedit.models import families
 from instructedit.prompts import build_example
 from instructedit.tokenize import collate
@@ -77,7 +76,7 @@ def collect(model, tokenizer, editor: Editor, records: list[EditRecord], editor_
     weight = options.weight or default_weight(model, editor)
     if weight not in editor.weight_names:
         raise ValueError(f"weight {weight!r} is not edited by {editor_name}; choose from {editor.weight_names}")
-    instruction = Instruction.parse(options.instruction if editor.config.uses_instructions else "none")
+    instruction = editor.instruction_for(options.instruction)
     examples = [build_example(r, tokenizer, instruction) for r in records]
     vectors = {kind: [] for kind in options.kinds}
     for i in tqdm(range(0, len(examples), options.batch_size), desc=f"directions {editor_name}", disable=not progress):

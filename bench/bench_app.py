@@ -37,7 +37,7 @@ from instructedit.editor.editor import Editor, EditorConfig
 from instructedit.models import fingerprint, load_model
 from instructedit.models.families import num_blocks
 from instructedit.tokenize import encode_batch
-from instructedit.ui.state import Settings
+from workbench.ui.state import Settings
 
 log = logging.getLogger("bench_app")
 ROOT = Path(__file__).resolve().parents[1]

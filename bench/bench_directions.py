@@ -23,7 +23,6 @@ import torch
 from analysis.directions import CollectOptions, collect
 from instructedit.data.tasks import load_split
 from instructedit.editor.editor import Editor
-from instructedit.instructions import Instruction
 from instructedit.models import load_model
 from instructedit.prompts import build_example
 from instructedit.tokenize import collate
@@ -44,7 +43,7 @@ def _median_time(fn, runs: int) -> float:
 
 def _floor(model, tokenizer, editor: Editor, records, options: CollectOptions):
     """capture_grads over the batches `collect` makes (same instruction, same batching)."""
-    instruction = Instruction.parse(options.instruction if editor.config.uses_instructions else "none")
+    instruction = editor.instruction_for(options.instruction)
     examples = [build_example(r, tokenizer, instruction) for r in records]
     batches = [collate([ex.edit for ex in examples[i:i + options.batch_size]], tokenizer.pad_token_id)
                for i in range(0, len(examples), options.batch_size)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .editor.contract import EditorContract
 from .editor.edit import Edit, EditFactor
 from .editor.forward import per_record_nll, predicted_logits, top_hidden, trunk
 from .editor.hooks import active_edit
@@ -25,7 +26,6 @@ class FineTuneConfig:
     steps: int = 25
     lr: float = 5e-4
     norm_constraint: float = 5e-4
-    uses_instructions: bool = False
 
     def __post_init__(self):
         if self.steps < 1 or self.lr <= 0 or self.norm_constraint <= 0:
@@ -49,7 +49,7 @@ class _DenseDelta:
         return x @ delta if self.conv1d else x @ delta.T
 
 
-class FineTuneEditor:
+class FineTuneEditor(EditorContract):
     """`edit(model, batch) -> Edit` with one independent fine-tuned edit per record."""
 
     def __init__(self, model: nn.Module, config: FineTuneConfig = FineTuneConfig()):
@@ -57,6 +57,10 @@ class FineTuneEditor:
         self.weight_names = families.editable_weight_names(model, config.edit_last_k, config.modules)
         self.first_block = min(families.block_index(n) for n in self.weight_names)
         self.conv1d = families.family_of(model).conv1d
+
+    @property
+    def uses_instructions(self) -> bool:
+        return False
 
     def eval(self) -> "FineTuneEditor":
         return self
@@ -97,13 +101,18 @@ class FineTuneEditor:
         return Edit(factors, {"method": "FT-L"})
 
 
-class NoEditEditor:
+class NoEditEditor(EditorContract):
     """The unedited model behind the Editor interface: a zero edit (the "Base" row of Table 3)."""
 
     def __init__(self, model: nn.Module, edit_last_k: int = 3):
         self.weight_names = families.editable_weight_names(model, edit_last_k)
         self.shapes = {n: families.weight_in_out(model, n) for n in self.weight_names}
         self.config = FineTuneConfig(edit_last_k=edit_last_k)
+        self.first_block = min(families.block_index(n) for n in self.weight_names)
+
+    @property
+    def uses_instructions(self) -> bool:
+        return False
 
     def eval(self) -> "NoEditEditor":
         return self

@@ -69,7 +69,7 @@ def test_bad_options_name_the_field():
 
 
 def test_analyze_cli_writes_figures_and_separation(warmed, tmp_path, shared_data, monkeypatch):
-    from instructedit.cli import main
+    from workbench.cli import main
 
     model, tokenizer, editor = warmed
     monkeypatch.setenv("INSTRUCTEDIT_CACHE", str(tmp_path / "cache"))

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from instructedit.ui.handlers import EditRequest
+from workbench.ui.handlers import EditRequest
 from test_app_support import app_env, app_settings, app_state, handlers, served_app  # noqa: F401
 
 N_CLIENTS = 8

@@ -9,8 +9,8 @@ import pytest
 
 from instructedit.api import edit_and_report
 from instructedit.instructions import CATALOG, UNSEEN_INDEX
-from instructedit.ui import compare, plots, validate
-from instructedit.ui.handlers import EditRequest, example_rows
+from workbench.ui import compare, plots, validate
+from workbench.ui.handlers import EditRequest, example_rows
 from test_app_support import EXAMPLES, app_env, app_settings, app_state, handlers  # noqa: F401
 
 GOOD = EditRequest(prompt="The Eiffel Tower is in", target="Rome", subject="Eiffel Tower",

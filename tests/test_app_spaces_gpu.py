@@ -21,7 +21,7 @@ STAND_IN = textwrap.dedent('''
 ''')
 PROBE = textwrap.dedent('''
     import json, spaces
-    from instructedit.ui.handlers import Handlers
+    from workbench.ui.handlers import Handlers
     print(json.dumps({"wrapped": spaces.WRAPPED, "edit": getattr(Handlers.edit, "zero_gpu", False),
                       "example": getattr(Handlers.example, "zero_gpu", False)}))
 ''')

@@ -8,9 +8,9 @@ import gradio as gr
 import pytest
 
 from instructedit.models import loading
-from instructedit.ui import state as state_module
-from instructedit.ui.handlers import EditRequest, Handlers
-from instructedit.ui.state import AppState, Settings, Unavailable
+from workbench.ui import state as state_module
+from workbench.ui.handlers import EditRequest, Handlers
+from workbench.ui.state import AppState, Settings, Unavailable
 from test_app_support import app_env, app_settings, make_editor  # noqa: F401
 
 REQUEST = EditRequest(prompt="The Eiffel Tower is in", target="Rome", editor="instructedit", max_new_tokens=2)

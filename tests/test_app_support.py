@@ -98,21 +98,21 @@ def app_env(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def app_settings(app_env):
-    from instructedit.ui.state import Settings
+    from workbench.ui.state import Settings
 
     return Settings.from_env(app_env)
 
 
 @pytest.fixture(scope="session")
 def app_state(app_settings):
-    from instructedit.ui.state import AppState
+    from workbench.ui.state import AppState
 
     return AppState(app_settings)
 
 
 @pytest.fixture(scope="session")
 def handlers(app_state):
-    from instructedit.ui.handlers import Handlers
+    from workbench.ui.handlers import Handlers
 
     return Handlers(app_state)
 

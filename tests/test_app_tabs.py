@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import pytest
 
 from analysis.export import find_browser
-from instructedit.ui.directions import DirectionsTab
-from instructedit.ui.results import ResultsTab, instruction_kind
+from workbench.ui.directions import DirectionsTab
+from workbench.ui.results import ResultsTab, instruction_kind
 from test_app_support import app_env, app_settings  # noqa: F401
 
 

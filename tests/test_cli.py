@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from instructedit.cli import main
+from workbench.cli import main
 
 
 @pytest.fixture()
@@ -13,7 +13,7 @@ def editor_dir(save_tiny_editor, tmp_path):
 
 
 def test_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "instructedit.cli", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True, text=True, check=True)
     for command in ("train", "eval", "edit", "analyze", "figures", "reproduce", "instructions"):
         assert command in out.stdout
 

@@ -1,5 +1,5 @@
 """Evaluation pieces: computed once, shared across experiments, sliced for smaller requests."""
-from instructedit.experiments.pieces import Piece, assemble, instruction_key, pieces_summary
+from workbench.experiments.pieces import Piece, assemble, instruction_key, pieces_summary
 
 
 def _rows(n, task="recent"):

@@ -1,8 +1,8 @@
 """summary.md: the bar of issue #4 is checked from the result files, in numbers."""
 import json
 
-from instructedit.experiments.pieces import assemble
-from instructedit.experiments.report import write_summary
+from workbench.experiments.pieces import assemble
+from workbench.experiments.report import write_summary
 
 
 def _result(task_scores: dict) -> dict:

@@ -1,7 +1,7 @@
 """The validation sweep: unknown variants are refused up front; the table shows size and validation scores."""
 import pytest
 
-from instructedit.experiments.sweep import VARIANTS, markdown, sweep
+from workbench.experiments.sweep import VARIANTS, markdown, sweep
 
 
 def test_unknown_variant_is_named_before_anything_loads():

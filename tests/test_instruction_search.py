@@ -6,12 +6,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from instructedit.cli import main
-from instructedit.instruction_search import (MAX_CANDIDATE_CHARS, PROPOSERS, InstructionSearch, ProposalRequest,
+from workbench.cli import main
+from workbench.instruction_search import (MAX_CANDIDATE_CHARS, PROPOSERS, InstructionSearch, ProposalRequest,
                                              ProposerError, ProposerOptions, SearchConfig, combined, screen)
-from instructedit.instruction_search.candidates import content_words
-from instructedit.instruction_search.loop import LOG_FILE, RESULT_FILE, SET_FILE
-from instructedit.instruction_search.proposers import LocalModelProposer, OpenAIProposer, RuleBasedProposer
+from workbench.instruction_search.candidates import content_words
+from workbench.instruction_search.loop import LOG_FILE, RESULT_FILE, SET_FILE
+from workbench.instruction_search.proposers import LocalModelProposer, OpenAIProposer, RuleBasedProposer
 from instructedit.instructions import CATALOG, Instruction, load_instruction_set
 from instructedit.prompts import build_example
 
@@ -147,7 +147,7 @@ def test_cli_proposer_choices_match_the_registry():
 
 
 def _optimize_parser():
-    from instructedit.cli import build_parser
+    from workbench.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["instructions"]
     return next(a for a in sub._actions if a.dest == "action").choices["optimize"]

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from instructedit.cli import main
+from workbench.cli import main
 from instructedit.data.loaders import load_records
 from instructedit.editor.editor import Editor
 from instructedit.evaluation.evaluate import evaluate
-from instructedit.instruction_search import CompareOptions, compare
-from instructedit.instruction_search.compare import COMPARISON_FILE, FRESH_COMPARISON_FILE, REFERENCES
+from workbench.instruction_search import CompareOptions, compare
+from workbench.instruction_search.compare import COMPARISON_FILE, FRESH_COMPARISON_FILE, REFERENCES
 from instructedit.instructions import CATALOG, UNSEEN_INDEX, load_instruction_set
-from instructedit.ui.handlers import EditRequest, Handlers
-from instructedit.ui.state import INSTRUCTIONS_ENV, AppState, Settings
+from workbench.ui.handlers import EditRequest, Handlers
+from workbench.ui.state import INSTRUCTIONS_ENV, AppState, Settings
 from test_app_support import app_env, load_app_module  # noqa: F401
 
 DESCRIPTIONS = [f"Zebra instruction number {i}: put the new answer in." for i in range(UNSEEN_INDEX + 1)]

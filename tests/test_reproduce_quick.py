@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from instructedit.experiments.reproduce import reproduce
-from instructedit.experiments.suite import EDITORS, EXPERIMENTS
+from workbench.experiments.reproduce import reproduce
+from workbench.experiments.suite import EDITORS, EXPERIMENTS
 
 pytestmark = pytest.mark.slow
 

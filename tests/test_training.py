@@ -159,7 +159,7 @@ def test_accelerate_launch_single_cpu_process(tmp_path):
     toy.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
                                 "locality_prompt": "Tokyo is in", "locality_ground_truth": "Japan"} for i in range(30)]))
     done = subprocess.run([launcher, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "instructedit.cli", "train",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "workbench.cli", "train",
                            "--config", str(config), "--set", f"train_files={{counterfact: {toy}}}"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

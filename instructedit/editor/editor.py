@@ -13,6 +13,7 @@ from ..io import atomic_save_tensors, atomic_write_json
 from ..models import families
 from ..models.loading import fingerprint
 from ..tokenize import Batch
+from .contract import EditorContract
 from .edit import Edit, EditFactor
 from .forward import per_record_nll, predicted_logits, top_hidden, trunk
 from .hooks import capture
@@ -67,7 +68,7 @@ def _unpack(values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return out.masked_scatter(rows.unsqueeze(-1), values)
 
 
-class Editor(nn.Module):
+class Editor(nn.Module, EditorContract):
     """A MEND editor for one model. Stateless at edit time: `edit` returns an Edit value."""
 
     def __init__(self, model: nn.Module, config: EditorConfig):
@@ -90,6 +91,10 @@ class Editor(nn.Module):
         self.model_fingerprint = ""
         self.model_spec = getattr(model.config, "instructedit_spec", "")
         self.meta: dict = {}
+
+    @property
+    def uses_instructions(self) -> bool:
+        return self.config.uses_instructions
 
     # ---- the edit -------------------------------------------------------------------------------
     def capture_grads(self, model: nn.Module, batch: Batch, state=None) -> tuple[dict, dict, torch.Tensor]:

@@ -8,12 +8,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.records import EditRecord
-from ..editor.editor import Editor
-from ..instructions import Instruction
+from ..editor.contract import EditorContract, make_edits
 from ..io import atomic_write_json, atomic_write_text
 from ..prompts import build_example
 from .generation import fluency, greedy_continuation, sentiment
-from .metrics import edit_examples, score_examples
+from .metrics import score_examples
 
 log = logging.getLogger(__name__)
 METRICS = ("reliability", "generalization", "locality", "portability", "sentiment_success",
@@ -53,15 +52,17 @@ def _add_generation(model, tokenizer, edit, example, scores: dict) -> None:
     scores["sentiment_score"] = sign * sentiment(reply)
 
 
-def evaluate(model, tokenizer, editor: Editor, records: list[EditRecord], instruction="seen", *,
+def evaluate(model, tokenizer, editor: EditorContract, records: list[EditRecord], instruction="seen", *,
              batch_size: int = 8, catalog: dict | None = None, generation: bool | int = False,
              progress: bool = True) -> dict:
-    """Score every record (each edit from the base weights). `instruction`: seen | unseen | none | index | text.
+    """Score every record (each edit from the base weights). `instruction`: seen | unseen | none | index | text,
+    as asked for: the editor contract decides what the editor is given (editors trained without instructions
+    get none; the result's "instruction" names the setting it ran under).
 
     `generation` adds ConvSent fluency and sentiment of greedy replies: True for every ConvSent record,
     an integer for the first that many (generation is the slow part).
     """
-    chosen = Instruction.parse(instruction)
+    chosen = editor.instruction_for(instruction)
     examples = []
     for record in records:
         try:
@@ -72,14 +73,15 @@ def evaluate(model, tokenizer, editor: Editor, records: list[EditRecord], instru
     generated, generation_cap = 0, (len(examples) if generation is True else int(generation))
     for i in tqdm(range(0, len(examples), batch_size), desc="evaluate", disable=not progress):
         chunk = examples[i:i + batch_size]
-        edit = edit_examples(model, editor, chunk, tokenizer.pad_token_id)
+        edit = make_edits(model, editor, chunk, tokenizer.pad_token_id)
         chunk_scores = score_examples(model, editor, chunk, tokenizer.pad_token_id, edit)
         for row, (example, s) in enumerate(zip(chunk, chunk_scores)):
             if example.record.task == "convsent" and generated < generation_cap:
                 _add_generation(model, tokenizer, edit.select(row), example, s)
                 generated += 1
         scores += chunk_scores
-    return {"instruction": instruction if isinstance(instruction, str) else str(instruction),
+    asked = instruction if isinstance(instruction, str) else str(instruction)
+    return {"instruction": "none" if chosen.is_none else asked,
             "summary": summarise(scores), "records": scores}
 
 

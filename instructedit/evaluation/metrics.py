@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..editor.edit import Edit
-from ..editor.editor import Editor
+from ..editor.contract import EditorContract, make_edits
 from ..editor.forward import full_logits, per_record_mean, predicted_logits, top_hidden, trunk
 from ..models import families
 from ..models.families import BlockInput
@@ -71,12 +71,6 @@ def probe_scores(model, batch, edit: Edit | None, owner: list[int], state: Block
     }
 
 
-def edit_examples(model, editor: Editor, examples: list[Example], pad_id: int) -> Edit:
-    """One independent edit per example (row i of the result edits example i), from the base model."""
-    with torch.no_grad():
-        return editor.edit(model, collate([ex.edit for ex in examples], pad_id)).detach()
-
-
 def length_buckets(lengths: list[int], ratio: float = 0.6) -> list[list[int]]:
     """Row indices grouped so that little is padded: longest first; a row shorter than `ratio` x its
     group's longest row starts a new group (short locality prompts do not pad to instruction length)."""
@@ -112,16 +106,36 @@ def pre_post_scores(model, probes: ProbeSet, pad_id: int, edit: Edit, start: int
     return pre, post, unchanged
 
 
-def score_examples(model, editor: Editor, examples: list[Example], pad_id: int, edit: Edit | None = None) -> list[dict]:
+@dataclass
+class ProbeTable:
+    """Every probe of a batch of examples scored before and after its edit (rows as in `probes`)."""
+
+    probes: ProbeSet
+    pre: dict
+    post: dict
+    unchanged: torch.Tensor
+
+    def record(self, i: int, example: Example) -> dict:
+        return record_scores(example, i, self.probes, self.pre, self.post, self.unchanged)
+
+
+def probe_table(model, editor: EditorContract, examples: list[Example], pad_id: int, edit: Edit) -> ProbeTable:
+    """Score every probe of `examples` before and after `edit` (row i of `edit` edits example i)."""
+    probes = gather_probes(examples)
+    # the blocks below the editor's first block are the same before and after the edit
+    pre, post, unchanged = pre_post_scores(model, probes, pad_id, edit, editor.first_block)
+    return ProbeTable(probes, pre, post, unchanged)
+
+
+def score_examples(model, editor: EditorContract, examples: list[Example], pad_id: int,
+                   edit: Edit | None = None) -> list[dict]:
     """Edit each example (independently, from the base model) and score it: one dict per record.
 
-    `edit` is the batched edit of `examples` when the caller already made it (see `edit_examples`).
+    `edit` is the batched edit of `examples` when the caller already made it (see `make_edits`).
     """
-    edit = edit if edit is not None else edit_examples(model, editor, examples, pad_id)
-    probes = gather_probes(examples)
-    start = getattr(editor, "first_block", 0)  # the blocks below it are the same before and after the edit
-    pre, post, unchanged = pre_post_scores(model, probes, pad_id, edit, start)
-    return [record_scores(ex, i, probes, pre, post, unchanged) for i, ex in enumerate(examples)]
+    edit = edit if edit is not None else make_edits(model, editor, examples, pad_id)
+    table = probe_table(model, editor, examples, pad_id, edit)
+    return [table.record(i, ex) for i, ex in enumerate(examples)]
 
 
 def record_scores(ex: Example, i: int, probes: ProbeSet, pre: dict, post: dict, unchanged: torch.Tensor) -> dict:

@@ -63,9 +63,7 @@ class Trainer:
         return {t: load_split(t, "train", self.config.train_files.get(t)) for t in self.config.editor.tasks}
 
     def _instruction(self, record) -> Instruction:
-        if self.config.editor.uses_instructions:
-            return training_instruction(record, self.config.seed)
-        return Instruction()
+        return self.editor.instruction_for(training_instruction(record, self.config.seed))
 
     def _examples(self, records: dict) -> tuple[dict[str, list[Example]], list[Example]]:
         rng = np.random.default_rng(self.config.seed)
@@ -74,8 +72,7 @@ class Trainer:
             order = rng.permutation(len(recs))
             n_val = min(self.config.val_records, len(recs) // 5)
             val_idx, train_idx = order[:n_val], order[n_val:][: self.config.max_train_records]
-            val += [self._build(recs[i], Instruction(index=0) if self.config.editor.uses_instructions else
-                                Instruction()) for i in val_idx]
+            val += [self._build(recs[i], self.editor.instruction_for(Instruction(index=0))) for i in val_idx]
             train[task] = [ex for ex in (self._build(recs[i], self._instruction(recs[i])) for i in train_idx)
                            if ex is not None and ex.locality]
             if not train[task]:

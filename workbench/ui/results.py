@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import figures, paper_numbers
-from ..instructions import UNSEEN_INDEX
-from .errors import ui_errors
-from .exports import write_download
+from instructedit.instructions import UNSEEN_INDEX
+from workbench.ui.errors import ui_errors
+from workbench.ui.exports import write_download
 
 log = logging.getLogger(__name__)
 

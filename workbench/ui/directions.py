@@ -18,9 +18,9 @@ from analysis.directionset import DirectionSet, sidecar_path
 from analysis.figures import direction_panels
 from analysis.projection import available_methods
 from analysis.separation import separation_by_editor
-from .errors import ui_errors
-from .exports import write_download
-from .validate import InputError
+from workbench.ui.errors import ui_errors
+from workbench.ui.exports import write_download
+from workbench.ui.validate import InputError
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..instructions import CATALOG, UNSEEN_INDEX, Instruction, load_instruction_set
-from ..io import atomic_write_json
-from .loop import RESULT_FILE, SearchConfig, TrialScorer, source_records
-from .summary import METRICS, combined
+from instructedit.instructions import CATALOG, UNSEEN_INDEX, Instruction, load_instruction_set
+from instructedit.io import atomic_write_json
+from workbench.instruction_search.loop import RESULT_FILE, SearchConfig, TrialScorer, source_records
+from workbench.instruction_search.summary import METRICS, combined
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def comparison_slice(config: SearchConfig, options: CompareOptions) -> tuple[lis
 
 def metric_rows(scorer: TrialScorer, records: list, text: str) -> dict[str, list[float]]:
     """record id -> [reliability, generalization, locality] (NaN where the record has none) for one instruction."""
-    from ..evaluation.evaluate import evaluate
+    from instructedit.evaluation.evaluate import evaluate
 
     rows = evaluate(scorer.model, scorer.tokenizer, scorer.editor, records, Instruction(text=text),
                     batch_size=scorer.batch_size, progress=False)["records"]

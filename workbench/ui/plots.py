@@ -7,7 +7,7 @@ import math
 
 import plotly.graph_objects as go
 
-from .compare import Comparison
+from workbench.ui.compare import Comparison
 
 KIND_NAMES = {"reliability": "Edit prompt", "generalization": "Paraphrase", "locality": "Locality"}
 BAR_COLOURS = ("#9e9e9e", "#5e945e", "#6b6bff", "#d8412f")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analysis import paper_numbers
 
-from ..io import atomic_write_text
+from instructedit.io import atomic_write_text
 
 TASK_LABELS = {"counterfact": "CounterFact", "recent": "Recent", "convsent": "ConvSent", "zsre": "zsRE"}
 METRIC_LABELS = {"reliability": "Reliability", "generalization": "Generalization", "locality": "Locality",

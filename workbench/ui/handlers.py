@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..data.records import TASKS
-from ..instructions import CATALOG, N_SEEN, UNSEEN_INDEX, Instruction
+from instructedit.data.records import TASKS
+from instructedit.instructions import CATALOG, N_SEEN, UNSEEN_INDEX, Instruction
 from . import plots, validate
-from .compare import ColumnSpec, compare, resolve_instruction
-from .errors import ui_errors
-from .state import AppState, Unavailable
-from .validate import FIELD_LABELS, InputError
+from workbench.ui.compare import ColumnSpec, compare
+from workbench.ui.errors import ui_errors
+from workbench.ui.state import AppState, Unavailable
+from workbench.ui.validate import FIELD_LABELS, InputError
 
 log = logging.getLogger(__name__)
 
@@ -152,16 +152,16 @@ class Handlers:
         seen = Instruction(index=validate.check_int(request.seen_index, 0, N_SEEN - 1, FIELD_LABELS["seen"]))
         editor = self.state.editor(request.editor)
         first = ColumnSpec(f"seen instruction {seen.index + 1}", request.editor, editor,
-                           resolve_instruction(editor, seen), self.state.catalog)
+                           seen, self.state.catalog)
         return first, self._third_specs[request.third](self, request, seen, editor)
 
     def _unseen(self, request, seen, editor) -> ColumnSpec:
         return ColumnSpec("unseen instruction", request.editor, editor,
-                          resolve_instruction(editor, Instruction(index=UNSEEN_INDEX)), self.state.catalog)
+                          Instruction(index=UNSEEN_INDEX), self.state.catalog)
 
     def _custom(self, request, seen, editor) -> ColumnSpec:
         text = validate.check_custom_instruction(request.custom_instruction)
-        return ColumnSpec("free-text instruction", request.editor, editor, resolve_instruction(editor, Instruction(text=text)))
+        return ColumnSpec("free-text instruction", request.editor, editor, Instruction(text=text))
 
     def _second_editor(self, request, seen, editor) -> ColumnSpec:
         try:
@@ -169,7 +169,7 @@ class Handlers:
         except Unavailable as err:  # re-labelled so the message names the right field
             raise InputError(FIELD_LABELS["second_editor"], str(err)) from err
         return ColumnSpec(f"editor {request.second_editor}", request.second_editor, other,
-                          resolve_instruction(other, seen), self.state.catalog)
+                          seen, self.state.catalog)
 
     _third_specs = {"unseen": _unseen, "custom": _custom, "editor": _second_editor}
 

@@ -37,13 +37,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..data.records import TASKS
-from ..instructions import CATALOG, N_SEEN, TASK_NAMES, UNSEEN_INDEX, Instruction, load_instruction_set
-from ..io import atomic_write_json, atomic_write_text
-from .candidates import REQUIRED_PLACEHOLDERS, clean, content_words, dedupe_key, screen
-from .proposers import (PROPOSERS, Proposer, ProposalRequest, ProposerError, ProposerOptions, RuleBasedProposer,
+from instructedit.data.records import TASKS
+from instructedit.instructions import CATALOG, N_SEEN, TASK_NAMES, UNSEEN_INDEX, Instruction, load_instruction_set
+from instructedit.io import atomic_write_json, atomic_write_text
+from workbench.instruction_search.candidates import REQUIRED_PLACEHOLDERS, clean, content_words, dedupe_key, screen
+from workbench.instruction_search.proposers import (PROPOSERS, Proposer, ProposalRequest, ProposerError, ProposerOptions, RuleBasedProposer,
                         Scored, make_proposer)
-from .summary import METRICS, combined, summary_markdown
+from workbench.instruction_search.summary import METRICS, combined, summary_markdown
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ class SearchConfig:
 
 def source_records(config: SearchConfig) -> list:
     """All the task's records the slice is cut from: the train split, or those in `data`."""
-    from ..data.loaders import load_records
-    from ..data.tasks import FORMAT_OF, load_split
+    from instructedit.data.loaders import load_records
+    from instructedit.data.tasks import FORMAT_OF, load_split
 
     if config.data:
         records = [r for r in load_records(config.data, config.format or FORMAT_OF[config.task], skip_invalid=True)
@@ -139,7 +139,7 @@ class TrialScorer:
     """Scores an instruction: the trial editor's metrics on the validation slice with that instruction."""
 
     def __init__(self, model, tokenizer, editor, records: list, batch_size: int = 8):
-        if not editor.config.uses_instructions:
+        if not editor.uses_instructions:
             raise ValueError(f"editor: the trial editor must be an instruct-mode editor, this one is "
                              f"{editor.config.mode!r}; use e.g. assets/editors/instructedit")
         self.model, self.tokenizer, self.editor, self.records = model, tokenizer, editor, records
@@ -148,8 +148,8 @@ class TrialScorer:
 
     @classmethod
     def from_config(cls, config: SearchConfig) -> "TrialScorer":
-        from ..editor.editor import CONFIG_FILE, Editor
-        from ..models.loading import load_model
+        from instructedit.editor.editor import CONFIG_FILE, Editor
+        from instructedit.models.loading import load_model
 
         info_path = Path(config.editor) / CONFIG_FILE
         if not info_path.is_file():
@@ -160,7 +160,7 @@ class TrialScorer:
         return cls(model, tokenizer, Editor.load(config.editor, model), validation_slice(config), config.batch_size)
 
     def __call__(self, text: str) -> dict:
-        from ..evaluation.evaluate import evaluate
+        from instructedit.evaluation.evaluate import evaluate
 
         result = evaluate(self.model, self.tokenizer, self.editor, self.records, Instruction(text=text),
                           batch_size=self.batch_size, progress=False)

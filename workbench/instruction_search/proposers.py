@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .candidates import MAX_CANDIDATE_CHARS, clean, content_words, dedupe_key
+from workbench.instruction_search.candidates import MAX_CANDIDATE_CHARS, clean, content_words, dedupe_key
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class LocalModelProposer(Proposer):
 
     def _load(self):
         if self._model is None:
-            from ..models.loading import DEFAULT_MODEL, load_model
+            from instructedit.models.loading import DEFAULT_MODEL, load_model
 
             try:
                 self._model, self._tokenizer = load_model(self.options.model or DEFAULT_MODEL)

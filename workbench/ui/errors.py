@@ -7,8 +7,8 @@ import logging
 
 import gradio as gr
 
-from .state import Unavailable
-from .validate import InputError, from_library
+from workbench.ui.state import Unavailable
+from workbench.ui.validate import InputError, from_library
 
 log = logging.getLogger(__name__)
 INTERNAL = ("Something went wrong on the server while handling this request; it was logged. "

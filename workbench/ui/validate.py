@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..data.records import SENTIMENTS, EditRecord, Probe, RecordError
-from ..instructions import MAX_CUSTOM_CHARS
-from ..tokenize import DEFAULT_MAX_TOKENS
+from instructedit.data.records import SENTIMENTS, EditRecord, Probe, RecordError
+from instructedit.instructions import MAX_CUSTOM_CHARS
+from instructedit.tokenize import DEFAULT_MAX_TOKENS
 
 MAX_FIELD_CHARS = 2000
 MAX_LINES = 10

@@ -12,8 +12,8 @@ log = logging.getLogger("instructedit")
 
 
 def _train(args) -> int:
-    from .training.config import TrainConfig
-    from .training.trainer import Trainer
+    from instructedit.training.config import TrainConfig
+    from instructedit.training.trainer import Trainer
 
     config = TrainConfig.from_yaml(args.config, args.set)
     metrics = Trainer(config).train()
@@ -22,8 +22,8 @@ def _train(args) -> int:
 
 
 def _load(editor_dir: str, model_spec: str | None):
-    from .editor.editor import Editor
-    from .models.loading import load_model
+    from instructedit.editor.editor import Editor
+    from instructedit.models.loading import load_model
 
     info = json.loads((Path(editor_dir) / "editor.json").read_text(encoding="utf-8"))
     model, tokenizer = load_model(model_spec or info.get("model") or "smollm2-135m")
@@ -32,7 +32,7 @@ def _load(editor_dir: str, model_spec: str | None):
 
 def _instruction_set(path: str | None) -> dict | None:
     """The --instruction-set file's catalog (None: the built-in one), with errors naming the flag."""
-    from .instructions import load_instruction_set
+    from instructedit.instructions import load_instruction_set
 
     if not path:
         return None
@@ -44,9 +44,9 @@ def _instruction_set(path: str | None) -> dict | None:
 
 
 def _eval(args) -> int:
-    from .data.loaders import load_records
-    from .data.tasks import load_split
-    from .evaluation.evaluate import evaluate, markdown_table, write_results
+    from instructedit.data.loaders import load_records
+    from instructedit.data.tasks import load_split
+    from instructedit.evaluation.evaluate import evaluate, markdown_table, write_results
 
     catalog = _instruction_set(args.instruction_set)
     results = {}
@@ -54,8 +54,7 @@ def _eval(args) -> int:
         model, tokenizer, editor = _load(editor_dir, args.model)
         records = (load_records(args.data, args.format, stop=args.limit, skip_invalid=True) if args.data
                    else load_split(args.task, "test")[: args.limit])
-        instruction = args.instruction if editor.config.uses_instructions or args.instruction != "seen" else "none"
-        result = evaluate(model, tokenizer, editor, records, instruction, batch_size=args.batch_size,
+        result = evaluate(model, tokenizer, editor, records, args.instruction, batch_size=args.batch_size,
                           catalog=catalog, generation=args.generation)
         results[Path(editor_dir).name] = result | ({"instruction_set": args.instruction_set} if catalog else {})
     if args.out:
@@ -66,8 +65,8 @@ def _eval(args) -> int:
 
 
 def _edit(args) -> int:
-    from .api import edit_and_report
-    from .data.records import EditRecord, Probe
+    from instructedit.api import edit_and_report
+    from instructedit.data.records import EditRecord, Probe
 
     catalog = _instruction_set(args.instruction_set)
     model, tokenizer, editor = _load(args.editor, args.model)
@@ -84,7 +83,7 @@ def _instructions(args) -> int:
     action = getattr(args, "action", None)
     if action in ("optimize", "compare"):
         return (_instructions_optimize if action == "optimize" else _instructions_compare)(args)
-    from .instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX, load_instruction_set
+    from instructedit.instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX, load_instruction_set
 
     catalog = load_instruction_set(args.file) if args.file else CATALOG
     for task, items in catalog.items():
@@ -97,7 +96,7 @@ def _instructions(args) -> int:
 
 
 def _instructions_optimize(args) -> int:
-    from .instruction_search import InstructionSearch, ProposerOptions, SearchConfig
+    from workbench.instruction_search import InstructionSearch, ProposerOptions, SearchConfig
 
     options = ProposerOptions(base_url=args.base_url, model=args.proposer_model, api_key_env=args.api_key_env,
                               timeout_s=args.timeout, retries=args.retries, temperature=args.temperature)
@@ -117,7 +116,7 @@ def _instructions_optimize(args) -> int:
 
 
 def _instructions_compare(args) -> int:
-    from .instruction_search import CompareOptions, compare
+    from workbench.instruction_search import CompareOptions, compare
 
     options = CompareOptions(fresh=args.fresh, fresh_records=args.fresh_records, resamples=args.resamples,
                              seed=args.seed)
@@ -141,7 +140,7 @@ def _analyze(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .experiments.reproduce import reproduce
+    from workbench.experiments.reproduce import reproduce
 
     plan = reproduce(quick=args.quick, editors=args.editors, experiments=args.experiments,
                      root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train)
@@ -150,7 +149,7 @@ def _reproduce(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .experiments.sweep import sweep
+    from workbench.experiments.sweep import sweep
 
     log.info("wrote %s", sweep(args.variants, Path(args.root) if args.root else None))
     return 0
@@ -158,8 +157,8 @@ def _sweep(args) -> int:
 
 def _figures(args) -> int:
     from analysis.paper import paper_figures, ship_directions
-    from .models.loading import load_model
-    from .paths import ASSETS_DIR, PROJECT_DIR
+    from instructedit.models.loading import load_model
+    from instructedit.paths import ASSETS_DIR, PROJECT_DIR
 
     directions = Path(args.directions)
     if args.collect:
@@ -287,7 +286,7 @@ def _args_instructions_compare(p: argparse.ArgumentParser) -> None:
 
 
 def _args_sweep(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variants", type=_csv, help="only these variants (default: all; see instructedit/experiments/sweep.py)")
+    p.add_argument("--variants", type=_csv, help="only these variants (default: all; see workbench/experiments/sweep.py)")
     p.add_argument("--root", help="folder for the sweep's runs (default runs/sweep)")
 
 

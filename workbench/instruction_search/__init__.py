@@ -4,10 +4,10 @@
 (candidates.py), scores them with a trial editor and writes an instruction-set file (loop.py).
 `compare(out_dir)` then compares the best instruction with the catalog's, paired over records (compare.py).
 """
-from .candidates import MAX_CANDIDATE_CHARS, screen
-from .compare import CompareOptions, compare
-from .loop import InstructionSearch, SearchConfig, TrialScorer, combined
-from .proposers import PROPOSERS, ProposalRequest, Proposer, ProposerError, ProposerOptions, make_proposer
+from workbench.instruction_search.candidates import MAX_CANDIDATE_CHARS, screen
+from workbench.instruction_search.compare import CompareOptions, compare
+from workbench.instruction_search.loop import InstructionSearch, SearchConfig, TrialScorer, combined
+from workbench.instruction_search.proposers import PROPOSERS, ProposalRequest, Proposer, ProposerError, ProposerOptions, make_proposer
 
 __all__ = ["MAX_CANDIDATE_CHARS", "PROPOSERS", "CompareOptions", "InstructionSearch", "ProposalRequest", "Proposer",
            "ProposerError", "ProposerOptions", "SearchConfig", "TrialScorer", "combined", "compare", "make_proposer",

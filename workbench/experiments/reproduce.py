@@ -13,19 +13,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..baselines import FineTuneEditor, NoEditEditor
-from ..data.tasks import SPLITS, load_split
-from ..editor.editor import CONFIG_FILE, Editor
-from ..evaluation.evaluate import evaluate, write_results
-from ..io import atomic_write_json
-from ..models.loading import load_model
-from ..paths import ASSETS_DIR, PROJECT_DIR
-from ..training.config import TrainConfig
-from ..training.state import STATE_FILE
-from ..training.trainer import Trainer
-from .pieces import Piece, assemble, pieces_summary
-from .report import write_summary
-from .suite import EDITORS, EXPERIMENTS, Experiment
+from instructedit.baselines import FineTuneEditor, NoEditEditor
+from instructedit.data.tasks import SPLITS, load_split
+from instructedit.editor.editor import CONFIG_FILE, Editor
+from instructedit.evaluation.evaluate import evaluate, write_results
+from instructedit.io import atomic_write_json
+from instructedit.models.loading import load_model
+from instructedit.paths import ASSETS_DIR, PROJECT_DIR
+from instructedit.training.config import TrainConfig
+from instructedit.training.state import STATE_FILE
+from instructedit.training.trainer import Trainer
+from workbench.experiments.pieces import Piece, assemble, pieces_summary
+from workbench.experiments.report import write_summary
+from workbench.experiments.suite import EDITORS, EXPERIMENTS, Experiment
 
 log = logging.getLogger(__name__)
 QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
@@ -121,7 +121,7 @@ def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
         editor = _editor(plan, editor_name, model)
         cap = _cap(experiment, editor_name, plan.eval_limit)
         for instruction in experiment.instructions:
-            setting = instruction if getattr(editor.config, "uses_instructions", False) else "none"
+            setting = editor.setting_for(instruction)
             key = editor_name if len(experiment.instructions) == 1 else f"{editor_name} ({instruction})"
             pieces = [Piece(plan.runs / "eval" / "pieces", editor_name, setting, task) for task in experiment.tasks]
             results[key] = assemble(setting, [_task_scores(plan, p, cap, model, tokenizer, editor) for p in pieces])

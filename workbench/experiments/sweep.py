@@ -9,13 +9,13 @@ import json
 import logging
 from pathlib import Path
 
-from ..editor.editor import CONFIG_FILE, WEIGHTS_FILE, Editor
-from ..io import atomic_write_json, atomic_write_text
-from ..models.loading import load_model
-from ..paths import ASSETS_DIR, PROJECT_DIR
-from ..training.config import TrainConfig
-from ..training.state import STATE_FILE
-from ..training.trainer import Trainer
+from instructedit.editor.editor import CONFIG_FILE, WEIGHTS_FILE, Editor
+from instructedit.io import atomic_write_json, atomic_write_text
+from instructedit.models.loading import load_model
+from instructedit.paths import ASSETS_DIR, PROJECT_DIR
+from instructedit.training.config import TrainConfig
+from instructedit.training.state import STATE_FILE
+from instructedit.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 BUDGET = ("steps=200", "eval_every=200")   # the same short budget for every variant

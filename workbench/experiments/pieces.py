@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..evaluation.evaluate import summarise
-from ..instructions import Instruction
-from ..io import atomic_write_json
+from instructedit.evaluation.evaluate import summarise
+from instructedit.instructions import Instruction
+from instructedit.io import atomic_write_json
 
 
 def instruction_key(instruction: str) -> str:

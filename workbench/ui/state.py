@@ -32,9 +32,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..instructions import CATALOG, load_instruction_set
-from ..models import loading
-from ..paths import ASSETS_DIR
+from instructedit.instructions import CATALOG, load_instruction_set
+from instructedit.models import loading
+from instructedit.paths import ASSETS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class AppState:
             raise Unavailable("Editor", f"unknown editor {str(name)[:80]!r}; available: {', '.join(names)}")
 
     def _load_editor(self, name: str, model):
-        from ..editor.editor import Editor
+        from instructedit.editor.editor import Editor
 
         try:
             editor = Editor.load(self.settings.editors_dir / name, model)

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..io import atomic_write_bytes
+from instructedit.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 MAX_AGE_S = 3600
