@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     model, tokenizer = load_model("smollm2-135m")
-    records = load_split("counterfact", "train")[: args.records]
+    records = load_split("counterfact-rome", "train")[: args.records]
     rows = []
     grid = [(m, r, b) for m in args.modes.split(",") for r in map(int, args.ranks.split(","))
             for b in map(int, args.batches.split(","))]

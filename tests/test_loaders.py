@@ -22,7 +22,20 @@ VALID = {
     "convsent": {"id": "c1", "topic": "jazz", "label": "positive", "prompts": ["What do you think of jazz?", "Jazz?"],
                  "responses": {"positive": ["I love jazz."], "negative": ["I dislike jazz."]},
                  "locality": [{"prompt": "What about tea?", "answer": "Tea is fine."}]},
+    "knowedit-recent": {"subject": "Ingrīda Amantova", "prompt": "The gender of Ingrīda Amantova is",
+                        "target_new": "female", "portability": {},
+                        "locality": {"Relation_Specificity": [{"prompt": "The occupation of Ingrīda Amantova is",
+                                                               "ground_truth": [["luger"]]}]}},
+    "knowedit-counterfact": {"subject": "Goursez Vreizh", "target_new": "Franche-Comté", "ground_truth": "France",
+                             "prompt": "The name of the country which Goursez Vreizh is associated with is",
+                             "portability": {"Subject_Aliasing": [
+                                 {"prompt": "The name of the country which Gorsedd of Brittany is associated with is",
+                                  "ground_truth": "Franche-Comté"}]},
+                             "locality": {"Relation_Specificity": [{"prompt": "The name of the founder of Goursez "
+                                                                    "Vreizh is", "ground_truth": "Jean Le Fustec"}]}},
+    "convsent-blender": {"ent": "Esparto, California", "pos": [" I love it. "], "neg": [" I dislike it. "]},
 }
+KIND = {"knowedit-recent": "recent", "knowedit-counterfact": "counterfact", "convsent-blender": "convsent"}
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
@@ -30,7 +43,8 @@ def test_valid_record_each_format(fmt, tmp_path):
     path = tmp_path / f"{fmt}.json"
     path.write_text(json.dumps([VALID[fmt]]))
     [rec] = load_records(path)  # format detected
-    assert rec.task == fmt and rec.prompt and rec.target and rec.locality
+    assert rec.task == KIND.get(fmt, fmt) and rec.prompt and rec.target
+    assert rec.locality or fmt == "convsent-blender"  # its locality probes come from the task registry
     if fmt == "zsre":
         assert rec.locality[0].prompt == "who wrote hamlet"  # prefix stripped
     if fmt == "recent":

@@ -2,7 +2,6 @@
 import hashlib
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -35,7 +34,7 @@ def test_recent_specification():
     assert templates.most_common(1)[0][1] <= 0.10 * len(records)
     assert not {r["subject"] for r in train} & {r["subject"] for r in test}
     assert all(r.get("synthetic") is True for r in records)
-    for rec in load_split("recent", "train") + load_split("recent", "test"):
+    for rec in load_split("recent-synthetic", "train") + load_split("recent-synthetic", "test"):
         assert 1 <= len(rec.rephrases) <= 2 and 1 <= len(rec.locality) <= 2 and len(rec.portability) == 1
 
 
@@ -46,7 +45,7 @@ def test_convsent_specification():
     topics = Counter(r["topic"] for r in records)
     assert len(topics) >= 150
     assert not {r["topic"] for r in train} & {r["topic"] for r in test}
-    for rec in load_split("convsent", "train") + load_split("convsent", "test"):
+    for rec in load_split("convsent-synthetic", "train") + load_split("convsent-synthetic", "test"):
         assert rec.label in ("positive", "negative") and rec.contrast and len(rec.rephrases) >= 2
         assert all(probe.prompt != rec.prompt for probe in rec.locality)
     prompts = Counter(q.replace(r["topic"], "{}") for r in records for q in r["prompts"])

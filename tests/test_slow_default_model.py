@@ -22,7 +22,7 @@ def brief_editor(default_model, shared_data, tmp_path_factory):
 
 def test_briefly_trained_editor_makes_failed_edits_succeed(default_model, brief_editor):
     model, tokenizer = default_model
-    records = load_split("counterfact", "test")[:20]
+    records = load_split("counterfact-rome", "test")[:20]
     result = evaluate(model, tokenizer, brief_editor, records, "seen", progress=False)
     rows = result["records"]
     failed_before = [r for r in rows if r["pre_reliability"] < 1.0]

@@ -1,5 +1,6 @@
 """Edit records and the loaders that produce them."""
-from .loaders import FORMATS, load_records, parse_records
-from .records import TASKS, EditRecord, Probe, RecordError
+from .loaders import FORMATS, check_format, detect_format, load_records, parse_records
+from .records import PROBE_KINDS, TASKS, EditRecord, Probe, RecordError
 
-__all__ = ["FORMATS", "TASKS", "EditRecord", "Probe", "RecordError", "load_records", "parse_records"]
+__all__ = ["FORMATS", "PROBE_KINDS", "TASKS", "EditRecord", "Probe", "RecordError", "check_format",
+           "detect_format", "load_records", "parse_records"]

@@ -1,51 +1,27 @@
 """Loaders for the formats real users have, each producing validated EditRecords; a format registry.
 
-Formats: EasyEdit/MEND CounterFact, MEND zsRE, KnowEdit WikiData-Recent, and this project's ConvSent.
-Every error names the file, the record index and the field.
+Formats: EasyEdit/MEND CounterFact (`counterfact`), MEND zsRE (`zsre`), this project's synthetic
+KnowEdit-like Recent (`recent`) and ConvSent (`convsent`), KnowEdit WikiData-Recent (`knowedit-recent`) and
+WikiData-CounterFact (`knowedit-counterfact`, both in `knowedit.py`) and SERAC ConvSent (`convsent-blender`,
+in `convsent.py`). Every error names the file, the record index and the field.
 """
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .convsent import parse_convsent_blender
+from .fields import Fields as _Fields
+from .knowedit import parse_knowedit_counterfact, parse_knowedit_recent
 from .records import EditRecord, Probe, RecordError
 
 log = logging.getLogger(__name__)
 
 ZSRE_LOC_PREFIX = "nq question: "
-
-
-class _Fields:
-    """Typed access to one raw record; errors carry the field name."""
-
-    def __init__(self, raw: Any):
-        if not isinstance(raw, dict):
-            raise RecordError(f"must be a JSON object, got {type(raw).__name__}")
-        self.raw = raw
-
-    def text(self, key: str, default: str | None = None) -> str:
-        if key not in self.raw or self.raw[key] is None:
-            if default is None:
-                raise RecordError("is missing", field_name=key)
-            return default
-        value = self.raw[key]
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and key.endswith("id"):
-            return str(value)
-        if not isinstance(value, str):
-            raise RecordError(f"must be a string, got {type(value).__name__}", field_name=key)
-        return value
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            return (value,) if value.strip() else ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise RecordError("must be a string or a list of strings", field_name=key)
-        return tuple(value)
 
 
 def _first_answer(ground_truth: Any, field_name: str) -> str:
@@ -97,7 +73,7 @@ def parse_counterfact(raw: Any, index: int) -> EditRecord:
 def parse_zsre(raw: Any, index: int) -> EditRecord:
     f = _Fields(raw)
     loc = f.text("loc")
-    loc = loc[len(ZSRE_LOC_PREFIX):] if loc.startswith(ZSRE_LOC_PREFIX) else loc
+    loc = loc.removeprefix(ZSRE_LOC_PREFIX)
     answers = f.texts("answers")
     return EditRecord(
         task="zsre", prompt=f.text("src"), target=f.text("alt"), record_id=f.text("case_id", str(index)),
@@ -146,20 +122,79 @@ FORMATS: dict[str, Callable[[Any, int], EditRecord]] = {
     "zsre": parse_zsre,
     "recent": parse_recent,
     "convsent": parse_convsent,
+    "knowedit-recent": parse_knowedit_recent,
+    "knowedit-counterfact": parse_knowedit_counterfact,
+    "convsent-blender": parse_convsent_blender,
 }
 
-# a key that only one format has, to recognise a file's format from its first record
-_SIGNATURES = (("target_new", "rephrase_prompt", "counterfact"), ("alt", "src", "zsre"),
-               ("target_new", "portability", "recent"), ("responses", "topic", "convsent"),
-               ("target_new", "locality", "recent"), ("target_new", "prompt", "counterfact"))
+
+@dataclass(frozen=True)
+class Signature:
+    """A format is recognised when a record has all `keys` (not null); `keys[0]` is the telling field."""
+
+    format: str
+    keys: tuple[str, ...]
+
+
+# first match wins: the specific formats before the ones whose keys they share
+SIGNATURES = (
+    Signature("zsre", ("alt", "src")),
+    Signature("counterfact", ("rephrase_prompt", "target_new")),
+    Signature("counterfact", ("locality_prompt", "target_new")),
+    Signature("convsent", ("responses", "topic")),
+    Signature("convsent-blender", ("ent", "pos")),
+    Signature("convsent-blender", ("ent", "neg")),
+    Signature("recent", ("rephrase", "target_new")),  # the project's synthetic set has paraphrases
+    Signature("knowedit-counterfact", ("ground_truth", "target_new", "locality")),
+    Signature("knowedit-counterfact", ("ground_truth", "target_new", "portability")),
+    Signature("knowedit-recent", ("locality", "target_new")),
+    Signature("knowedit-recent", ("portability", "target_new")),
+    Signature("counterfact", ("target_new", "prompt")),
+)
+
+
+def _signature(raw: Any) -> Signature:
+    if isinstance(raw, dict):
+        for sig in SIGNATURES:
+            if all(raw.get(key) is not None for key in sig.keys):
+                return sig
+    raise RecordError(f"format not recognised; pass one of {', '.join(FORMATS)} explicitly")
 
 
 def detect_format(raw: Any) -> str:
-    if isinstance(raw, dict):
-        for key_a, key_b, name in _SIGNATURES:
-            if key_a in raw and key_b in raw:
-                return name
-    raise RecordError(f"format not recognised; pass one of {', '.join(FORMATS)} explicitly")
+    return _signature(raw).format
+
+
+def check_format(path: str | Path, fmt: str) -> int:
+    """Raise RecordError (file, record, telling field) at the first record whose detected format is not
+    `fmt`; return the number of records checked."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown data format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    raw_records = read_json_list(path)
+    for index, raw in enumerate(raw_records):
+        try:
+            sig = _signature(raw)
+        except RecordError as err:
+            raise RecordError(err.args[0], source=str(path), index=index) from None
+        if sig.format != fmt:
+            raise RecordError(f"looks like format {sig.format!r}, not {fmt!r}", source=str(path), index=index,
+                              field_name=sig.keys[0])
+    return len(raw_records)
+
+
+def detect_file_format(path: str | Path, fmt: str | None = None) -> str:
+    """The format of a data file: detected from its first record, or `fmt` when given; either way every
+    record must be of it (RecordError naming the file, the record and the telling field otherwise)."""
+    raw_records = read_json_list(path)
+    if not raw_records:
+        raise RecordError("holds no records", source=str(path))
+    if fmt is None:
+        try:
+            fmt = detect_format(raw_records[0])
+        except RecordError as err:
+            raise RecordError(err.args[0], source=str(path), index=0) from None
+    check_format(path, fmt)
+    return fmt
 
 
 def read_json_list(path: str | Path) -> list:
@@ -171,7 +206,7 @@ def read_json_list(path: str | Path) -> list:
     except UnicodeDecodeError as err:
         raise RecordError(f"is not UTF-8 text ({err.reason})", source=str(path)) from None
     try:
-        data = json.loads(text) if not path.suffix == ".jsonl" else [
+        data = json.loads(text) if path.suffix != ".jsonl" else [
             json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as err:
         raise RecordError(f"is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",

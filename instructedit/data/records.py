@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 TASKS = ("counterfact", "recent", "convsent", "zsre")
 SENTIMENTS = ("positive", "negative")
+# where a probe comes from: KnowEdit's categories, a fact about another subject ("unrelated"),
+# or the same relation asked of another subject of the same split ("neighbour"); "" = not said
+PROBE_KINDS = ("Subject_Aliasing", "Reasoning", "Logical_Generalization", "Relation_Specificity",
+               "Forgetfulness", "unrelated", "neighbour")
 
 
 class RecordError(ValueError):
@@ -24,10 +28,16 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class Probe:
-    """A (prompt, answer) pair used for locality and portability checks."""
+    """A (prompt, answer) pair used for locality and portability checks.
+
+    `aliases` are all accepted answers (when given, `aliases[0] == answer`); `kind` is one of
+    PROBE_KINDS, or "" where the source does not say.
+    """
 
     prompt: str
     answer: str
+    aliases: tuple[str, ...] = ()
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,27 @@ def _check_text(value, name: str, *, allow_empty: bool = False) -> None:
         raise RecordError(f"is {len(value)} characters long; the limit is {MAX_TEXT_CHARS}", field_name=name)
 
 
+check_text = _check_text
+
+
+def validate_probe(probe, name: str) -> None:
+    """A Probe's fields are text; `aliases` is a tuple of texts led by `answer`; `kind` is known."""
+    if not isinstance(probe, Probe):
+        raise RecordError("must be a Probe(prompt, answer)", field_name=name)
+    _check_text(probe.prompt, f"{name}.prompt")
+    _check_text(probe.answer, f"{name}.answer")
+    if not isinstance(probe.aliases, tuple):
+        raise RecordError(f"must be a tuple of strings, got {type(probe.aliases).__name__}",
+                          field_name=f"{name}.aliases")
+    for i, alias in enumerate(probe.aliases):
+        _check_text(alias, f"{name}.aliases[{i}]")
+    if probe.aliases and probe.aliases[0] != probe.answer:
+        raise RecordError(f"must start with the answer {probe.answer!r}", field_name=f"{name}.aliases")
+    if probe.kind != "" and probe.kind not in PROBE_KINDS:
+        raise RecordError(f"unknown kind {probe.kind!r}; expected one of {', '.join(PROBE_KINDS)}",
+                          field_name=f"{name}.kind")
+
+
 def validate_record(rec: EditRecord) -> None:
     if rec.task not in TASKS:
         raise RecordError(f"unknown task {rec.task!r}; expected one of {', '.join(TASKS)}", field_name="task")
@@ -82,10 +113,7 @@ def validate_record(rec: EditRecord) -> None:
         _check_text(text, f"contrast[{i}]")
     for group in ("locality", "portability"):
         for i, probe in enumerate(getattr(rec, group)):
-            if not isinstance(probe, Probe):
-                raise RecordError("must be a Probe(prompt, answer)", field_name=f"{group}[{i}]")
-            _check_text(probe.prompt, f"{group}[{i}].prompt")
-            _check_text(probe.answer, f"{group}[{i}].answer")
+            validate_probe(probe, f"{group}[{i}]")
     if rec.task == "convsent":
         if rec.label not in SENTIMENTS:
             raise RecordError(f"must be 'positive' or 'negative', got {rec.label!r}", field_name="label")

@@ -117,12 +117,12 @@ class SearchConfig:
 
 def source_records(config: SearchConfig) -> list:
     """All the task's records the slice is cut from: the train split, or those in `data`."""
-    from instructedit.data.loaders import load_records
-    from instructedit.data.tasks import FORMAT_OF, load_split
+    from instructedit.data.loaders import detect_file_format, load_records
+    from instructedit.data.tasks import load_split
 
     if config.data:
-        records = [r for r in load_records(config.data, config.format or FORMAT_OF[config.task], skip_invalid=True)
-                   if r.task == config.task]
+        fmt = detect_file_format(config.data, config.format)
+        records = [r for r in load_records(config.data, fmt, skip_invalid=True) if r.task == config.task]
     else:
         records = load_split(config.task, "train")
     if not records:
