@@ -1,46 +1,27 @@
 """Analysis of InstructEdit editing directions and results: projections, separation scores,
-paper-style plotly figures (Fig. 2, Fig. 3, Table 3) and their export."""
+paper-style plotly figures (Fig. 2, Fig. 3, Table 3) and their export.
 
-from analysis.directionset import DirectionSet, concat
-from analysis.export import (
-    BrowserNotFoundError,
-    ensure_browser,
-    export_figure,
-    export_figures,
-    find_browser,
-    render_static,
-)
-from analysis.figures import (
-    direction_panels,
-    direction_points,
-    fig_directions,
-    fig_seen_unseen,
-    fig_table3,
-    fig_task_scaling,
-)
-from analysis.projection import available_methods, project, project_groups
-from analysis.separation import knn_accuracy, separation_by_editor, separation_scores, variance_ratio
+Names load on first use (PEP 562): `from analysis import paper_numbers` for a table of numbers does not
+import scikit-learn or plotly.
+"""
+from __future__ import annotations
 
-__all__ = [
-    "BrowserNotFoundError",
-    "DirectionSet",
-    "available_methods",
-    "concat",
-    "direction_panels",
-    "direction_points",
-    "ensure_browser",
-    "export_figure",
-    "export_figures",
-    "fig_directions",
-    "fig_seen_unseen",
-    "fig_table3",
-    "fig_task_scaling",
-    "find_browser",
-    "knn_accuracy",
-    "project",
-    "project_groups",
-    "render_static",
-    "separation_by_editor",
-    "separation_scores",
-    "variance_ratio",
-]
+import importlib
+
+_EXPORTS = {
+    "DirectionSet": "directionset", "concat": "directionset",
+    "BrowserNotFoundError": "export", "ensure_browser": "export", "export_figure": "export",
+    "export_figures": "export", "find_browser": "export", "render_static": "export",
+    "direction_panels": "figures", "direction_points": "figures", "fig_directions": "figures",
+    "fig_seen_unseen": "figures", "fig_table3": "figures", "fig_task_scaling": "figures",
+    "available_methods": "projection", "project": "projection", "project_groups": "projection",
+    "knn_accuracy": "separation", "separation_by_editor": "separation", "separation_scores": "separation",
+    "variance_ratio": "separation",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"analysis.{_EXPORTS[name]}"), name)

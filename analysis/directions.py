@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from analysis.directionset import DirectionSet, concat
+from analysis.options import POOLINGS, CollectOptions
 from instructedit.data.records import EditRecord
 from instructedit.editor.editor import Editor
 from instructedit.models import families
@@ -25,35 +26,6 @@ from instructedit.prompts import build_example
 from instructedit.tokenize import collate
 
 log = logging.getLogger(__name__)
-POOLINGS = {
-    "mean": lambda x, rows: (x * rows).sum(1) / rows.sum(1).clamp(min=1),
-    "sum": lambda x, rows: (x * rows).sum(1),
-    "last": lambda x, rows: x[torch.arange(x.shape[0]), rows.squeeze(-1).cumsum(1).argmax(1)],
-}
-
-
-@dataclass(frozen=True)
-class CollectOptions:
-    weight: str | None = None          # parameter name; None = up-projection of the last edited block
-    pooling: str = "mean"
-    normalise: bool = True
-    n: int = 100                       # records per task
-    instruction: str = "seen"          # for instruct editors; other editors get no instruction
-    batch_size: int = 8
-    kinds: tuple[str, ...] = ("u_tilde", "u_raw")  # ("delta_tilde",) alone: δ̃ has the output dimension
-
-    def __post_init__(self):
-        object.__setattr__(self, "kinds", tuple(self.kinds))
-        if not self.kinds or not set(self.kinds) <= {"u_tilde", "u_raw", "delta_tilde"}:
-            raise ValueError(f"kinds must be some of u_tilde, u_raw, delta_tilde, got {self.kinds}")
-        if "delta_tilde" in self.kinds and len(self.kinds) > 1:
-            raise ValueError("kinds: collect delta_tilde on its own (its dimension differs from u's)")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-
-
 def default_weight(model, editor: Editor) -> str:
     last = max(families.block_index(n) for n in editor.weight_names)
     fam = families.family_of(model)

@@ -6,7 +6,6 @@ precomputes the direction vectors of the shipped editors (float16, small) so the
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -21,15 +20,10 @@ from analysis.figures import direction_panels, fig_seen_unseen, fig_table3, fig_
 from instructedit.data.tasks import load_split
 from instructedit.io import atomic_write_json
 from instructedit.editor.editor import Editor
+from instructedit.evaluation import schema
+from instructedit.evaluation.schema import EDITOR_LABELS
 
 log = logging.getLogger(__name__)
-TASK_LABELS = {"counterfact": "CounterFact", "recent": "Recent", "convsent": "ConvSent", "zsre": "zsRE"}
-METRIC_LABELS = {"reliability": "Reliability", "generalization": "Generalization", "locality": "Locality",
-                 "portability": "Portability", "fluency": "Fluency", "sentiment_success": "Sentiment success"}
-EDITOR_LABELS = {"instructedit": "InstructEdit", "mend-multitask": "MEND (multi-task)", "base": "Base (no edit)",
-                 "ft-l": "FT-L", "instructedit-recent": "InstructEdit (Recent)",
-                 "instructedit-recent-cf": "InstructEdit (Recent & CF)",
-                 "instructedit-recent-convsent": "InstructEdit (Recent & ConvSent)"}
 DIRECTION_TASKS = ("recent", "counterfact", "zsre", "convsent")
 SINGLE_TASK = {"recent": "mend-single-recent", "counterfact": "mend-single-counterfact", "zsre": "mend-single-zsre"}
 
@@ -37,17 +31,14 @@ SINGLE_TASK = {"recent": "mend-single-recent", "counterfact": "mend-single-count
 def results_long(path: str | Path) -> pd.DataFrame:
     """Columns editor, instruction, task, metric, value, ci_low, ci_high (percent; fluency as is)."""
     rows = []
-    for key, result in json.loads(Path(path).read_text(encoding="utf-8")).items():
-        editor, _, instruction = key.partition(" (")
-        for task, metrics in result["summary"].items():
-            for metric, cell in metrics.items():
-                if metric not in METRIC_LABELS or not isinstance(cell, dict):
-                    continue
-                scale = 1.0 if metric == "fluency" else 100.0
-                rows.append({"editor": EDITOR_LABELS.get(editor, editor), "instruction": instruction.rstrip(")") or
-                             result.get("instruction", ""), "task": TASK_LABELS.get(task, task),
-                             "metric": METRIC_LABELS[metric], "value": cell["mean"] * scale,
-                             "ci_low": cell["ci_low"] * scale, "ci_high": cell["ci_high"] * scale})
+    for key, result in schema.read_results(path).items():
+        editor, setting = schema.split_key(key)
+        for task, metric, cell in schema.cells(result):
+            if metric in schema.REPORTED:
+                rows.append({"editor": EDITOR_LABELS.get(editor, editor), "instruction": setting or
+                             result.get("instruction", ""), "task": schema.task_label(task),
+                             "metric": schema.metric_label(metric), "value": cell.mean, "ci_low": cell.low,
+                             "ci_high": cell.high})
     return pd.DataFrame(rows)
 
 
@@ -82,9 +73,9 @@ def _single_task_view(dirset: DirectionSet) -> DirectionSet:
 def direction_figures(dirset: DirectionSet, method: str = "pca", kind: str = "u_tilde") -> dict:
     labelled = DirectionSet(dirset.vectors, dirset.meta.assign(
         editor=dirset.meta["editor"].map(lambda e: EDITOR_LABELS.get(e, e)),
-        task=dirset.meta["task"].map(lambda t: TASK_LABELS.get(t, t))))
+        task=dirset.meta["task"].map(schema.task_label)))
     single = _single_task_view(dirset)
-    single = DirectionSet(single.vectors, single.meta.assign(task=single.meta["task"].map(TASK_LABELS.get)))
+    single = DirectionSet(single.vectors, single.meta.assign(task=single.meta["task"].map(schema.TASK_LABELS.get)))
     both = concat([labelled, single])
     three = ["Recent", "CounterFact", "zsRE"]
     return {

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 logger = logging.getLogger(__name__)
@@ -46,6 +44,8 @@ def _pca(x: np.ndarray, seed: int, **kw: Any) -> np.ndarray:
     n_components = min(2, x.shape[0], x.shape[1])
     if n_components < 1 or x.shape[0] < 2:
         return np.zeros((x.shape[0], 2))
+    from sklearn.decomposition import PCA  # sklearn loads in ~1 s: only when a projection runs
+
     points = PCA(n_components=n_components, random_state=seed, **kw).fit_transform(x)
     return _pad(points, x.shape[0])
 
@@ -53,6 +53,8 @@ def _pca(x: np.ndarray, seed: int, **kw: Any) -> np.ndarray:
 def _reduce_for_neighbours(x: np.ndarray, seed: int, dims: int | None) -> np.ndarray:
     if dims is None or x.shape[1] <= dims or x.shape[0] <= dims:
         return x
+    from sklearn.decomposition import PCA
+
     return PCA(n_components=dims, random_state=seed).fit_transform(x)
 
 
@@ -67,6 +69,8 @@ def _tsne(
     if clipped != perplexity:
         logger.debug("t-SNE perplexity %.1f clipped to %.1f for n=%d", perplexity, clipped, n)
     reduced = _reduce_for_neighbours(x, seed, pca_dims)
+    from sklearn.manifold import TSNE
+
     tsne = TSNE(n_components=2, perplexity=clipped, random_state=seed, init="pca", **kw)
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         return tsne.fit_transform(reduced)

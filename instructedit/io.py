@@ -5,9 +5,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:  # torch loads in ~2 s: writing JSON needs none of it
+    import torch
 
 _FILE_MODE = 0o644  # mkstemp makes 0600 files; results and figures should be readable by others
 
@@ -41,7 +42,7 @@ def atomic_write_json(path: str | os.PathLike, data) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> Path:
+def atomic_save_tensors(tensors: dict[str, "torch.Tensor"], path: str | os.PathLike, metadata: dict | None = None) -> Path:
     from safetensors.torch import save_file
 
     return _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))

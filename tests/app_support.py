@@ -1,6 +1,7 @@
-"""Shared set-up for the app tests (no tests here): tiny editors, assets in a temp folder, a served app.
+"""Shared set-up for the app tests: tiny editors, assets in a temp folder, a served app.
 
-Test modules import the fixtures from here: `from test_app_support import app_settings  # noqa: F401`.
+A pytest plugin (`conftest.py` lists it in `pytest_plugins`): its session fixtures are shared by every test
+module, so the Gradio server starts once per run. Modules import only its plain names (EXAMPLES, ROOT, ...).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
+from tiny_editors import tiny_editor
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "tiny-llama"
@@ -24,24 +25,12 @@ EXAMPLES = [
 ]
 
 
-def make_editor(model, tokenizer, mode: str, seed: int):
-    """A warmed, slightly perturbed (non-identity) rank-8 editor of the last block, with the model's fingerprint."""
-    from instructedit.editor.editor import Editor, EditorConfig
-    from instructedit.models import fingerprint
-    from instructedit.tokenize import encode_batch
+APP_WARM_UP = (("The capital of France is", "Tokyo is in", "Task: CounterFact\nInput: x is"), ("Rome", "Italy", "Paris"))
 
-    torch.manual_seed(seed)
-    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8, mode=mode))
-    batch = encode_batch(tokenizer, ["The capital of France is", "Tokyo is in", "Task: CounterFact\nInput: x is"],
-                         ["Rome", "Italy", "Paris"])
-    editor.warm_up(model, [batch])
-    with torch.no_grad():
-        for p in editor.networks.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-        for alpha in editor.alphas.values():
-            alpha.fill_(-0.5)  # a visible edit on a random tiny model
-    editor.model_fingerprint = fingerprint(model)
-    return editor.eval()
+
+def make_editor(model, tokenizer, mode: str, seed: int):
+    """A warmed, perturbed (non-identity) rank-8 editor of the last block; α = -0.5 makes the edit visible."""
+    return tiny_editor(model, tokenizer, mode=mode, seed=seed, jitter=0.05, alpha=-0.5, warm_up=APP_WARM_UP)
 
 
 def _results_file(path: Path) -> None:

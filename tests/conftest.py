@@ -11,6 +11,9 @@ import pytest  # noqa: E402
 
 from instructedit.paths import data_dir  # noqa: E402
 
+# the app tests' session fixtures (tiny editors, assets, one served app), shared by every module
+pytest_plugins = ["app_support"]
+
 
 @pytest.fixture(scope="session", params=["tiny-gpt2", "tiny-llama"])
 def tiny(request):
@@ -47,24 +50,12 @@ def save_tiny_editor(tiny_llama):
 
     `jitter` adds noise to the identity-initialised networks, so that the editor's input (for example the
     instruction) changes the edit."""
-    import torch
-
-    from instructedit.editor.editor import Editor, EditorConfig
-    from instructedit.models import fingerprint
-    from instructedit.tokenize import encode_batch
+    from tiny_editors import tiny_editor
 
     model, tokenizer = tiny_llama
 
     def save(path, jitter: float = 0.0):
-        torch.manual_seed(0)
-        editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
-        editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
-        if jitter:
-            with torch.no_grad():
-                for p in editor.networks.parameters():
-                    p.add_(torch.randn_like(p) * jitter)
-        editor.model_fingerprint = fingerprint(model)
-        editor.save(path)
+        tiny_editor(model, tokenizer, jitter=jitter).save(path)
         return path
 
     return save

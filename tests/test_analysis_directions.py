@@ -2,23 +2,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from analysis.directions import CollectOptions, collect, collect_cached, default_weight
-from instructedit.editor.editor import Editor, EditorConfig
-from instructedit.models import fingerprint
-from instructedit.tokenize import encode_batch
+from tiny_editors import tiny_editor
 from toy import toy_records
 
 
 @pytest.fixture()
 def warmed(tiny):
     model, tokenizer = tiny
-    torch.manual_seed(0)
-    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8, mode="instruct"))
-    editor.warm_up(model, [encode_batch(tokenizer, ["The capital of France is"], ["Rome"])])
-    editor.model_fingerprint = fingerprint(model)
-    return model, tokenizer, editor
+    return model, tokenizer, tiny_editor(model, tokenizer)
 
 
 def test_collect_shapes_norms_and_metadata(warmed):

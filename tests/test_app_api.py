@@ -9,7 +9,7 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from analysis.export import find_browser
-from test_app_support import EXAMPLES, app_env, app_settings, client, served_app  # noqa: F401
+from app_support import EXAMPLES
 
 ENDPOINTS = {"/edit", "/instructions", "/editor_info", "/example", "/results", "/direction_options", "/directions",
              "/directions_png", "/status", "/direction_sets"}

@@ -8,7 +8,6 @@ from urllib.parse import urlparse
 
 import pytest
 
-from test_app_support import app_env, app_settings, served_app  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

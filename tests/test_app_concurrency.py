@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from workbench.ui.handlers import EditRequest
-from test_app_support import app_env, app_settings, app_state, handlers, served_app  # noqa: F401
+
 
 N_CLIENTS = 8
 SUBJECTS = ["Eiffel Tower", "Colosseum", "Big Ben", "Tokyo Tower", "Brandenburg Gate", "Hamlet", "Danielle", "Tadej"]

@@ -11,7 +11,7 @@ from instructedit.api import edit_and_report
 from instructedit.instructions import CATALOG, UNSEEN_INDEX
 from workbench.ui import compare, plots, validate
 from workbench.ui.handlers import EditRequest, example_rows
-from test_app_support import EXAMPLES, app_env, app_settings, app_state, handlers  # noqa: F401
+from app_support import EXAMPLES
 
 GOOD = EditRequest(prompt="The Eiffel Tower is in", target="Rome", subject="Eiffel Tower",
                    paraphrases="Where is the Eiffel Tower? In\nThe Eiffel Tower stands in",

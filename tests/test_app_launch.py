@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from test_app_support import ROOT, app_env, app_settings, free_port, load_app_module  # noqa: F401
+from app_support import ROOT, free_port, load_app_module
 
 
 def test_launch_settings(app_settings):

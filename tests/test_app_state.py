@@ -11,7 +11,7 @@ from instructedit.models import loading
 from workbench.ui import state as state_module
 from workbench.ui.handlers import EditRequest, Handlers
 from workbench.ui.state import AppState, Settings, Unavailable
-from test_app_support import app_env, app_settings, make_editor  # noqa: F401
+from app_support import make_editor
 
 REQUEST = EditRequest(prompt="The Eiffel Tower is in", target="Rome", editor="instructedit", max_new_tokens=2)
 

@@ -12,7 +12,6 @@ import pytest
 from analysis.export import find_browser
 from workbench.ui.directions import DirectionsTab
 from workbench.ui.results import ResultsTab, instruction_kind
-from test_app_support import app_env, app_settings  # noqa: F401
 
 
 def test_results_beside_the_papers(app_settings):

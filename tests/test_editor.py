@@ -3,23 +3,17 @@ import torch
 
 from instructedit.editor.edit import Edit
 from instructedit.editor.editor import Editor, EditorConfig
-from instructedit.editor.hooks import capture
-from instructedit.editor.forward import full_logits
 from instructedit.models import families
 from instructedit.tokenize import IGNORE, encode_batch, encode_pair
+from tiny_editors import tiny_editor
 
 
 @pytest.fixture()
 def editor_and_batch(tiny):
     model, tokenizer = tiny
-    torch.manual_seed(0)
-    editor = Editor(model, EditorConfig(edit_last_k=1, rank=8))
-    batch = encode_batch(tokenizer, ["The capital of France is", "Tokyo is in"], ["Rome", "Italy"])
-    editor.warm_up(model, [batch])
-    with torch.no_grad():  # make the identity-initialised network non-trivial
-        for p in editor.networks.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model, tokenizer, editor, batch
+    prompts, targets = ["The capital of France is", "Tokyo is in"], ["Rome", "Italy"]
+    editor = tiny_editor(model, tokenizer, jitter=0.05, warm_up=(prompts, targets))  # a non-trivial network
+    return model, tokenizer, editor, encode_batch(tokenizer, prompts, targets)
 
 
 def test_labels_from_joint_tokenisation(tiny):

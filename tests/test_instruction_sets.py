@@ -15,7 +15,7 @@ from workbench.instruction_search.compare import COMPARISON_FILE, FRESH_COMPARIS
 from instructedit.instructions import CATALOG, UNSEEN_INDEX, load_instruction_set
 from workbench.ui.handlers import EditRequest, Handlers
 from workbench.ui.state import INSTRUCTIONS_ENV, AppState, Settings
-from test_app_support import app_env, load_app_module  # noqa: F401
+from app_support import load_app_module
 
 DESCRIPTIONS = [f"Zebra instruction number {i}: put the new answer in." for i in range(UNSEEN_INDEX + 1)]
 

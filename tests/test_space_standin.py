@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from test_app_support import ROOT, free_port
+from app_support import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

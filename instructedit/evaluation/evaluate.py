@@ -13,10 +13,9 @@ from ..io import atomic_write_json, atomic_write_text
 from ..prompts import build_example
 from .generation import fluency, greedy_continuation, sentiment
 from .metrics import score_examples
+from .schema import METRICS, shown_cell
 
 log = logging.getLogger(__name__)
-METRICS = ("reliability", "generalization", "locality", "portability", "sentiment_success",
-           "fluency", "sentiment_score")
 
 
 def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -94,10 +93,8 @@ def markdown_table(results: dict[str, dict]) -> str:
         for metric in METRICS:
             cells = []
             for name in editors:
-                cell = results[name]["summary"].get(task, {}).get(metric)
-                scale = 1.0 if metric in ("fluency", "sentiment_score") else 100.0
-                cells.append(f"{cell['mean'] * scale:.1f} [{cell['ci_low'] * scale:.1f}, {cell['ci_high'] * scale:.1f}]"
-                             if cell else "–")
+                cell = shown_cell(metric, results[name]["summary"].get(task, {}).get(metric))
+                cells.append(str(cell) if cell else "–")
             if any(c != "–" for c in cells):
                 lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -6,40 +6,23 @@ figure2d.json, instruction-sweep.json); a missing file leaves its section out.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from analysis import paper_numbers
 
 from instructedit.io import atomic_write_text
 
-TASK_LABELS = {"counterfact": "CounterFact", "recent": "Recent", "convsent": "ConvSent", "zsre": "zsRE"}
-METRIC_LABELS = {"reliability": "Reliability", "generalization": "Generalization", "locality": "Locality",
-                 "portability": "Portability", "sentiment_success": "Sentiment success", "fluency": "Fluency"}
+from instructedit.evaluation import schema
+from instructedit.evaluation.schema import TASK_LABELS, Cell, shown_cell
+
+METRIC_LABELS = {metric: schema.metric_label(metric) for metric in schema.REPORTED}
 TRAINING_TASKS = ("counterfact", "recent", "convsent")
 SCALING = ("instructedit-recent", "instructedit-recent-cf", "instructedit")  # 1, 2, 3 training tasks
 
 
-@dataclass(frozen=True)
-class Cell:
-    mean: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.mean:.1f} [{self.low:.1f}, {self.high:.1f}]"
-
-    def overlaps(self, other: "Cell") -> bool:
-        return self.low <= other.high and other.low <= self.high
-
-
 def cell(results: dict, key: str, task: str, metric: str) -> Cell | None:
     """One summary cell in percent (fluency as is), or None where it was not measured."""
-    raw = results.get(key, {}).get("summary", {}).get(task, {}).get(metric)
-    if not isinstance(raw, dict):
-        return None
-    scale = 1.0 if metric == "fluency" else 100.0
-    return Cell(raw["mean"] * scale, raw["ci_low"] * scale, raw["ci_high"] * scale)
+    return shown_cell(metric, results.get(key, {}).get("summary", {}).get(task, {}).get(metric))
 
 
 def _load(results_dir: Path, name: str) -> dict:

@@ -14,17 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import figures, paper_numbers
+from instructedit.evaluation import schema
 from instructedit.instructions import UNSEEN_INDEX
 from workbench.ui.errors import ui_errors
 from workbench.ui.exports import write_download
 
 log = logging.getLogger(__name__)
 
-TASK_DISPLAY = {"counterfact": "CounterFact", "recent": "Recent", "convsent": "ConvSent", "zsre": "zsRE"}
-METRIC_DISPLAY = {"reliability": "Reliability", "generalization": "Generalization", "locality": "Locality",
-                  "portability": "Portability", "fluency": "Fluency"}
 EDITOR_DISPLAY = {"instructedit": paper_numbers.EDITOR_INSTRUCTEDIT, "mend-multitask": paper_numbers.EDITOR_MEND_MULTI}
-UNSCALED = frozenset({"fluency", "sentiment_score"})
 COLUMNS = ["source", "editor", "instruction", "task", "metric", "value", "ci_low", "ci_high", "n"]
 
 
@@ -47,22 +44,10 @@ def instruction_kind(value) -> str:
 
 def _rows(source: str, editor: str, entry: dict) -> list[dict]:
     kind = instruction_kind(entry.get("instruction", "seen"))
-    rows = []
-    for task, metrics in entry["summary"].items():
-        for metric, cell in metrics.items():
-            if not isinstance(cell, dict) or "mean" not in cell:
-                continue  # e.g. the per-task record count "n"
-            scale = 1.0 if metric in UNSCALED else 100.0
-            rows.append({"source": source, "editor": EDITOR_DISPLAY.get(editor, editor), "instruction": kind,
-                         "task": TASK_DISPLAY.get(task, task), "metric": METRIC_DISPLAY.get(metric, metric),
-                         "value": cell["mean"] * scale, "ci_low": cell.get("ci_low", float("nan")) * scale,
-                         "ci_high": cell.get("ci_high", float("nan")) * scale, "n": cell.get("n")})
-    return rows
-
-
-def _is_experiment_results(data) -> bool:
-    """{editor: {"summary": ...}, ...}, as `instructedit eval` / `reproduce` write; not provenance or sweep rows."""
-    return isinstance(data, dict) and any(isinstance(entry, dict) and "summary" in entry for entry in data.values())
+    return [{"source": source, "editor": EDITOR_DISPLAY.get(editor, editor), "instruction": kind,
+             "task": schema.task_label(task), "metric": schema.metric_label(metric), "value": cell.mean,
+             "ci_low": cell.low, "ci_high": cell.high, "n": cell.n}
+            for task, metric, cell in schema.cells(entry)]
 
 
 def load_results(folder: Path) -> Results:
@@ -73,7 +58,7 @@ def load_results(folder: Path) -> Results:
     for path in paths:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if not _is_experiment_results(data):
+            if not schema.is_results(data):
                 log.debug("%s: not experiment results, passed over", path.name)
                 continue
             new = [row for editor, entry in data.items() for row in _rows(path.name, editor, entry)]

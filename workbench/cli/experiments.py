@@ -1,0 +1,101 @@
+"""`analyze`, `figures`, `reproduce`, `sweep`: directions and figures, the paper's experiments."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analysis.options import CollectOptions
+from analysis.projection import available_methods
+
+from .common import csv, log
+from .options import add_fields, from_args
+
+COLLECT_HELP = {"weight": "edited weight name (default: up-projection of the last edited block)",
+                "pooling": "how token rows are pooled: mean | sum | last", "n": "test records per task",
+                "instruction": "for instruct editors: seen | unseen | 0-9 | text (others get none)"}
+
+
+def analyze(args) -> int:
+    from analysis.report import run_analysis
+
+    options = from_args(CollectOptions, args)
+    report = run_analysis(args.editors, args.tasks, args.method, args.out, args.format, options, args.model)
+    for row in report["u_tilde"]:
+        log.info("%s: silhouette %.3f, k-NN accuracy %.3f", row["editor"], row["silhouette"], row["knn_accuracy"])
+    return 0
+
+
+def reproduce(args) -> int:
+    from workbench.experiments.reproduce import reproduce as run
+
+    plan = run(quick=args.quick, editors=args.editors, experiments=args.experiments,
+               root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train)
+    log.info("results in %s", plan.results)
+    return 0
+
+
+def sweep(args) -> int:
+    from workbench.experiments.sweep import sweep as run
+
+    log.info("wrote %s", run(args.variants, Path(args.root) if args.root else None))
+    return 0
+
+
+def figures(args) -> int:
+    from analysis.paper import paper_figures, ship_directions
+    from instructedit.models.loading import load_model
+    from instructedit.paths import ASSETS_DIR, PROJECT_DIR
+
+    directions = Path(args.directions)
+    if args.collect:
+        model, tokenizer = load_model()
+        ship_directions(Path(args.editors_dir or ASSETS_DIR / "editors"), directions, model, tokenizer, args.n,
+                        cache_dir=PROJECT_DIR / "cache" / "directions")
+    written = paper_figures(Path(args.results), directions, Path(args.out), args.format, args.method)
+    log.info("wrote %d files to %s", len(written), args.out)
+    return 0
+
+
+def analyze_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--editors", type=csv, required=True, help="comma-separated editor directories")
+    p.add_argument("--tasks", type=csv, default=["recent", "counterfact", "zsre"], help="comma-separated tasks")
+    p.add_argument("--method", choices=available_methods(), default="pca", help="2-D projection (default: pca)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--format", type=csv, default=["html", "png", "pdf"], help="html,png,pdf,svg")
+    add_fields(p, CollectOptions, helps=COLLECT_HELP)
+    p.add_argument("--model", help="model spec (default: the one the first editor was trained on)")
+
+
+def figures_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="assets/results", help="results folder (default: assets/results)")
+    p.add_argument("--directions", default="assets/directions/shipped.safetensors", help="direction vectors file")
+    p.add_argument("--collect", action="store_true", help="(re)collect the shipped editors' directions first")
+    p.add_argument("--editors-dir", help="folder of editors to collect from (default assets/editors)")
+    p.add_argument("--n", type=int, default=100, help="test records per task when collecting (default: 100)")
+    p.add_argument("--method", choices=available_methods(), default="pca", help="2-D projection (default: pca)")
+    p.add_argument("--out", default="assets/figures", help="output folder (default: assets/figures)")
+    p.add_argument("--format", type=csv, default=["html", "png", "pdf"], help="html,png,pdf,svg")
+
+
+def reproduce_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="the same pipeline on tiny subsets, into runs/quick")
+    p.add_argument("--editors", type=csv, help="only these suite editors")
+    p.add_argument("--experiments", type=csv, help="only these experiments")
+    p.add_argument("--root", help="folder for runs (default: runs/, or runs/quick with --quick)")
+    p.add_argument("--limit", type=int, help="at most N test records per task in every experiment")
+    p.add_argument("--no-train", action="store_true",
+                   help="train nothing: evaluate the editors already trained in runs/ or shipped in assets/editors")
+
+
+def sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variants", type=csv, help="only these variants (default: all; see workbench/experiments/sweep.py)")
+    p.add_argument("--root", help="folder for the sweep's runs (default runs/sweep)")
+
+
+COMMANDS = {
+    "analyze": ("editing-gradient directions: separation scores and figures", analyze_arguments, analyze),
+    "figures": ("the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors", figures_arguments,
+                figures),
+    "reproduce": ("train the editor suite and write every result (resumable)", reproduce_arguments, reproduce),
+    "sweep": ("a small logged sweep on validation splits (ranks): assets/results/sweep.md", sweep_arguments, sweep),
+}
