@@ -8,14 +8,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.records import EditRecord
-from ..editor.contract import EditorContract, make_edits
+from ..editor.contract import EditorContract, editor_example, make_edits
 from ..io import atomic_write_json, atomic_write_text
-from ..prompts import build_example
 from .generation import fluency, greedy_continuation, sentiment
+from .generation_metrics import GenerationSettings, generation_scores, probes_from_example
 from .metrics import score_examples
 from .schema import METRICS, shown_cell
 
 log = logging.getLogger(__name__)
+# generation locality runs on at most this many probes of each group per record (it is the dear part)
+GENERATION_LOCALITY_PER_GROUP = 2
 
 
 def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -33,7 +35,7 @@ def summarise(records: list[dict]) -> dict:
     for task in sorted({r["task"] for r in records}):
         rows = [r for r in records if r["task"] == task]
         summary[task] = {"n": len(rows)}
-        for metric in METRICS + ("pre_reliability", "success"):
+        for metric in METRICS + ("pre_reliability", "pre_gen_reliability", "pre_gen_reliability_plain", "success"):
             values = [float(r[metric]) for r in rows if r.get(metric) is not None]
             if values:
                 low, high = bootstrap_ci(values)
@@ -51,29 +53,51 @@ def _add_generation(model, tokenizer, edit, example, scores: dict) -> None:
     scores["sentiment_score"] = sign * sentiment(reply)
 
 
+def _add_generation_metrics(model, tokenizer, edit, chunk: list, scores: list[dict],
+                            settings: GenerationSettings) -> None:
+    """Generation success, locality, leaks and degeneration of every record of a chunk but ConvSent's (its
+    targets are whole replies: its generation is judged by fluency and sentiment), batched."""
+    rows = [j for j, ex in enumerate(chunk) if ex.record.task != "convsent"]
+    if not rows:
+        return
+    probes = [probes_from_example(chunk[j], GENERATION_LOCALITY_PER_GROUP) for j in rows]
+    for j, values in zip(rows, generation_scores(model, tokenizer, probes, edit, owner=rows, settings=settings)):
+        scores[j].update(values)
+
+
+def _examples(records: list[EditRecord], tokenizer, editor: EditorContract, instruction, catalog) -> list:
+    examples = []
+    for record in records:
+        try:
+            examples.append(editor_example(editor, record, tokenizer, instruction, catalog))
+        except ValueError as err:
+            log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
+    return examples
+
+
 def evaluate(model, tokenizer, editor: EditorContract, records: list[EditRecord], instruction="seen", *,
              batch_size: int = 8, catalog: dict | None = None, generation: bool | int = False,
+             generation_metrics: bool = True, settings: GenerationSettings | None = None,
              progress: bool = True) -> dict:
     """Score every record (each edit from the base weights). `instruction`: seen | unseen | none | index | text,
     as asked for: the editor contract decides what the editor is given (editors trained without instructions
     get none; the result's "instruction" names the setting it ran under).
 
-    `generation` adds ConvSent fluency and sentiment of greedy replies: True for every ConvSent record,
-    an integer for the first that many (generation is the slow part).
+    Token metrics always; `generation_metrics` adds the greedy-continuation metrics (generation success,
+    generation locality per group, leaks, degeneration) beside them. `generation` adds ConvSent fluency and
+    sentiment of greedy replies: True for every ConvSent record, an integer for the first that many.
     """
     chosen = editor.instruction_for(instruction)
-    examples = []
-    for record in records:
-        try:
-            examples.append(build_example(record, tokenizer, chosen, catalog))
-        except ValueError as err:
-            log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
+    examples = _examples(records, tokenizer, editor, chosen, catalog)
+    settings = settings or GenerationSettings()
     scores: list[dict] = []
     generated, generation_cap = 0, (len(examples) if generation is True else int(generation))
     for i in tqdm(range(0, len(examples), batch_size), desc="evaluate", disable=not progress):
         chunk = examples[i:i + batch_size]
         edit = make_edits(model, editor, chunk, tokenizer.pad_token_id)
         chunk_scores = score_examples(model, editor, chunk, tokenizer.pad_token_id, edit)
+        if generation_metrics:
+            _add_generation_metrics(model, tokenizer, edit, chunk, chunk_scores, settings)
         for row, (example, s) in enumerate(zip(chunk, chunk_scores)):
             if example.record.task == "convsent" and generated < generation_cap:
                 _add_generation(model, tokenizer, edit.select(row), example, s)

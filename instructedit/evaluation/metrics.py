@@ -20,6 +20,7 @@ from ..models import families
 from ..models.families import BlockInput
 from ..prompts import Example
 from ..tokenize import collate
+from .schema import locality_group
 
 PROBE_KINDS = ("reliability", "generalization", "locality", "portability", "contrast")
 
@@ -138,6 +139,16 @@ def score_examples(model, editor: EditorContract, examples: list[Example], pad_i
     return [table.record(i, ex) for i, ex in enumerate(examples)]
 
 
+def _grouped_locality(ex: Example, rows: list[int], unchanged: torch.Tensor) -> dict:
+    """Token locality per locality group (unrelated, neighbour, same subject) where the probes say."""
+    groups = [locality_group(probe.kind) for probe in ex.record.locality]
+    out = {}
+    for group in dict.fromkeys(g for g in groups if g):
+        chosen = [row for row, g in zip(rows, groups) if g == group]
+        out[f"locality_{group}"] = float(unchanged[chosen].mean())
+    return out
+
+
 def record_scores(ex: Example, i: int, probes: ProbeSet, pre: dict, post: dict, unchanged: torch.Tensor) -> dict:
     rows = {kind: [j for j, (o, k) in enumerate(zip(probes.owner, probes.kind)) if o == i and k == kind]
             for kind in PROBE_KINDS}
@@ -155,6 +166,7 @@ def record_scores(ex: Example, i: int, probes: ProbeSet, pre: dict, post: dict, 
         "locality": mean(unchanged, "locality"),
         "portability": mean(post["accuracy"], "portability"),
     }
+    out |= _grouped_locality(ex, rows["locality"], unchanged)
     if rows["contrast"]:
         target_lp = post["mean_logprob"][rel]
         out["sentiment_success"] = bool((target_lp > post["mean_logprob"][rows["contrast"]]).all())

@@ -15,22 +15,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # the summary metrics, in table order
-METRICS = ("reliability", "generalization", "locality", "portability", "sentiment_success",
-           "fluency", "sentiment_score")
+TOKEN_METRICS = ("reliability", "generalization", "locality", "portability", "sentiment_success",
+                 "fluency", "sentiment_score")
+# generation metrics (greedy continuations; see `generation_metrics.py`), reported beside the token ones
+GENERATION_METRICS = ("gen_reliability", "gen_reliability_plain", "gen_generalization", "gen_portability",
+                      "gen_locality", "gen_leak", "degenerate", "fluency_ratio")
+# locality probes by what they ask: another fact of nothing edited, the same relation of another subject,
+# another relation of the same subject (KnowEdit Relation_Specificity / Forgetfulness)
+LOCALITY_GROUPS = {"unrelated": "unrelated", "neighbour": "neighbour", "Relation_Specificity": "same_subject",
+                   "Forgetfulness": "same_subject"}
+# per-group metric names: token locality_<group>, generation gen_locality_<group>
+GROUPED = tuple(f"{prefix}_{group}" for prefix in ("locality", "gen_locality")
+                for group in dict.fromkeys(LOCALITY_GROUPS.values()))
+METRICS = TOKEN_METRICS + GENERATION_METRICS + GROUPED
 # the metrics the paper's tables report, in their order (README summary, paper figures)
 REPORTED = ("reliability", "generalization", "locality", "portability", "sentiment_success", "fluency")
 # metrics that are not shares of 0..1: shown as they are, never x100
-UNSCALED = frozenset({"fluency", "sentiment_score"})
+UNSCALED = frozenset({"fluency", "sentiment_score", "fluency_ratio"})
 METRIC_LABELS = {"reliability": "Reliability", "generalization": "Generalization", "locality": "Locality",
                  "portability": "Portability", "sentiment_success": "Sentiment success", "fluency": "Fluency",
                  "sentiment_score": "Sentiment score", "pre_reliability": "Reliability before the edit",
-                 "success": "Success"}
+                 "success": "Success", "gen_reliability": "Reliability (generation)",
+                 "gen_reliability_plain": "Reliability (generation, plain prompt)",
+                 "gen_generalization": "Generalization (generation)", "gen_portability": "Portability (generation)",
+                 "gen_locality": "Locality (generation)", "gen_leak": "Leaks (share of edits)",
+                 "degenerate": "Degenerate (share of edits)", "fluency_ratio": "Fluency vs base",
+                 "locality_unrelated": "Locality, unrelated", "locality_neighbour": "Locality, neighbours",
+                 "locality_same_subject": "Locality, same subject",
+                 "gen_locality_unrelated": "Locality (generation), unrelated",
+                 "gen_locality_neighbour": "Locality (generation), neighbours",
+                 "gen_locality_same_subject": "Locality (generation), same subject"}
 # display names of task kinds (the instruction template's own task names live in `instructions.TASK_NAMES`)
 TASK_LABELS = {"counterfact": "CounterFact", "recent": "Recent", "convsent": "ConvSent", "zsre": "zsRE"}
 EDITOR_LABELS = {"instructedit": "InstructEdit", "mend-multitask": "MEND (multi-task)", "base": "Base (no edit)",
                  "ft-l": "FT-L", "instructedit-recent": "InstructEdit (Recent)",
                  "instructedit-recent-cf": "InstructEdit (Recent & CF)",
                  "instructedit-recent-convsent": "InstructEdit (Recent & ConvSent)"}
+
+
+def locality_group(kind: str) -> str:
+    """The locality group of a probe kind ("" for probes whose source does not say)."""
+    return LOCALITY_GROUPS.get(kind, "")
 
 
 def scale(metric: str) -> float:

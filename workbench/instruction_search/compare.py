@@ -83,7 +83,7 @@ def metric_rows(scorer: TrialScorer, records: list, text: str) -> dict[str, list
     from instructedit.evaluation.evaluate import evaluate
 
     rows = evaluate(scorer.model, scorer.tokenizer, scorer.editor, records, Instruction(text=text),
-                    batch_size=scorer.batch_size, progress=False)["records"]
+                    batch_size=scorer.batch_size, generation_metrics=False, progress=False)["records"]
     return {f"{r['task']}/{r['record_id']}": [np.nan if r.get(m) is None else float(r[m]) for m in METRICS]
             for r in rows}
 

@@ -163,7 +163,7 @@ class TrialScorer:
         from instructedit.evaluation.evaluate import evaluate
 
         result = evaluate(self.model, self.tokenizer, self.editor, self.records, Instruction(text=text),
-                          batch_size=self.batch_size, progress=False)
+                          batch_size=self.batch_size, generation_metrics=False, progress=False)
         summary = next(iter(result["summary"].values()), {})
         return {m: summary[m]["mean"] for m in METRICS if m in summary} | {"n": summary.get("n", 0)}
 
