@@ -9,6 +9,7 @@ import yaml
 
 from ..data.tasks import SPLITS
 from ..editor.editor import EditorConfig
+from ..evaluation.schema import LOCALITY_GROUPS
 
 LOSS_INPUTS = ("prompt", "rephrase")
 
@@ -29,6 +30,9 @@ class TrainConfig:
     alpha_lr: float = 1e-5
     c_edit: float = 0.1
     c_loc: float = 1.0
+    c_cont: float = 0.0                               # KL on the base model's continuation after the target
+    continuation_tokens: int = 8                      # how many tokens of that continuation
+    locality_groups: tuple[str, ...] = ()             # KL on one probe of each group; () = the first probe
     grad_clip: float = 100.0
     loss_input: str = "prompt"                        # "rephrase" = MEND's original choice (ablation)
     norm_warmup_batches: int = 8
@@ -61,8 +65,15 @@ class TrainConfig:
         for name in ("lr", "alpha_lr", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.c_edit < 0 or self.c_loc < 0:
-            raise ValueError("c_edit and c_loc must be >= 0")
+        if self.c_edit < 0 or self.c_loc < 0 or self.c_cont < 0:
+            raise ValueError("c_edit, c_loc and c_cont must be >= 0")
+        if self.continuation_tokens < 1:
+            raise ValueError(f"continuation_tokens must be >= 1, got {self.continuation_tokens}")
+        self.locality_groups = tuple(self.locality_groups)
+        unknown = set(self.locality_groups) - set(LOCALITY_GROUPS.values())
+        if unknown:
+            raise ValueError(f"locality_groups: unknown {sorted(unknown)}; expected some of "
+                             f"{', '.join(dict.fromkeys(LOCALITY_GROUPS.values()))}")
 
     def to_dict(self) -> dict:
         return asdict(self)

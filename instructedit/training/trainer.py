@@ -26,7 +26,9 @@ from ..models.loading import fingerprint, load_model
 from ..paths import cache_dir
 from ..prompts import Example, build_example, training_instruction
 from ..tokenize import collate
+from ..evaluation.schema import locality_group
 from .config import TrainConfig
+from .continuation import continuation_pairs, example_key
 from .state import has_checkpoint, load_optimizer, save_optimizer
 from .trunk import TrunkCache
 
@@ -48,6 +50,7 @@ class Trainer:
         self.editor.model_fingerprint = fingerprint(model)
         self.catalog = load_instruction_set(config.instruction_set) if config.instruction_set else None
         self.train_ex, self.val_ex = self._examples(records or self._load_records())
+        self.continuations: dict = {}  # example key -> base continuation pair (filled with the cache)
         store = (cache_dir() / "trunk" / f"{self.editor.model_fingerprint[:16]}-b{self.editor.first_block}"
                  if config.trunk_store else None)
         self.cache = TrunkCache(model, self.editor.first_block, tokenizer.pad_token_id, config.trunk_cache,
@@ -104,35 +107,65 @@ class Trainer:
 
     def fill_cache(self) -> None:
         """Trunk states of exactly the inputs the planned steps use, computed in length-sorted batches."""
-        seqs = [s[0] for ex in self.planned_examples() for s in (ex.edit, self._loss_pair(ex), ex.locality[0])]
+        planned = self.planned_examples()
+        if self.config.c_cont > 0 and not self.continuations:
+            self.continuations = continuation_pairs(self.model, planned, self.tokenizer.pad_token_id,
+                                                    self.config.continuation_tokens)
+        seqs = [s[0] for ex in planned for s in (ex.edit, self._loss_pair(ex))]
+        seqs += [pair[0] for pair in self._kl_pairs(planned)[0]]
         with tqdm(total=len(set(map(tuple, seqs))), desc="trunk cache", disable=not self.cache.enabled) as bar:
             self.cache.fill(seqs, bar)
 
     # ---- one step -------------------------------------------------------------------------------
+    def _locality_pairs(self, ex: Example) -> list:
+        """The locality probes the KL runs on: the first of each configured group, or the first probe."""
+        if not self.config.locality_groups:
+            return ex.locality[:1]
+        groups = [locality_group(p.kind) for p in ex.record.locality]
+        chosen = [groups.index(g) for g in self.config.locality_groups if g in groups]
+        return [ex.locality[i] for i in chosen] or ex.locality[:1]
+
+    def _kl_pairs(self, examples: list[Example]) -> tuple[list, list[int], int]:
+        """Pairs the KL terms run on, their owning example, and how many of them are locality pairs (the
+        rest are base continuations after the target)."""
+        pairs, owner = [], []
+        for i, ex in enumerate(examples):
+            for pair in self._locality_pairs(ex):
+                pairs.append(pair)
+                owner.append(i)
+        n_loc = len(pairs)
+        if self.config.c_cont > 0:
+            for i, ex in enumerate(examples):
+                if (pair := self.continuations.get(example_key(ex))) is not None:
+                    pairs.append(pair)
+                    owner.append(i)
+        return pairs, owner, n_loc
+
     def losses(self, examples: list[Example], update_stats: bool = True) -> dict[str, torch.Tensor]:
         model, pad, start, n = self.model, self.tokenizer.pad_token_id, self.editor.first_block, len(examples)
         edit_batch = collate([ex.edit for ex in examples], pad)
         edit = self.editor.edit(model, edit_batch, self.cache.state([ex.edit[0] for ex in examples]),
                                 update_stats=update_stats)
-        loc_pairs = [ex.locality[0] for ex in examples]
-        loc_batch = collate(loc_pairs, pad)
+        kl_pairs, kl_owner, n_loc = self._kl_pairs(examples)
         with torch.no_grad():
-            loc_state = self.cache.state([pair[0] for pair in loc_pairs])
-            pre_logits, _, loc_rows = predicted_logits(model, top_hidden(model, loc_state, start), loc_batch)
-        # the post-edit passes (edit loss input, then locality input) run as one batch of 2n rows
-        post_pairs = [self._loss_pair(ex) for ex in examples] + loc_pairs
-        post_batch = collate(post_pairs, pad)
-        with edit.take(list(range(n)) * 2).applied(model):
+            kl_state = self.cache.state([pair[0] for pair in kl_pairs])
+            pre_logits, _, kl_rows = predicted_logits(model, top_hidden(model, kl_state, start), collate(kl_pairs, pad))
+        # the post-edit passes (edit loss input, then the KL inputs) run as one batch
+        post_pairs = [self._loss_pair(ex) for ex in examples] + kl_pairs
+        with edit.take(list(range(n)) + kl_owner).applied(model):
             hidden = top_hidden(model, self.cache.state([pair[0] for pair in post_pairs]), start)
-            logits, targets, rows = predicted_logits(model, hidden, post_batch)
+            logits, targets, rows = predicted_logits(model, hidden, collate(post_pairs, pad))
         is_loss = rows < n
         nll = per_record_nll(logits[is_loss], targets[is_loss], rows[is_loss], n)
         pre_lp, post_lp = F.log_softmax(pre_logits.float(), -1), F.log_softmax(logits[~is_loss].float(), -1)
         kl_tok = (pre_lp.exp() * (pre_lp - post_lp)).sum(-1)
-        kl = per_record_mean(kl_tok, loc_rows, n)
-        total = self.config.c_edit * nll.mean() + self.config.c_loc * kl.mean()
+        owner = torch.tensor(kl_owner, device=kl_rows.device)[kl_rows]
+        is_loc = kl_rows < n_loc
+        kl = per_record_mean(kl_tok[is_loc], owner[is_loc], n)
+        cont = per_record_mean(kl_tok[~is_loc], owner[~is_loc], n) if (~is_loc).any() else kl.new_zeros(n)
+        total = self.config.c_edit * nll.mean() + self.config.c_loc * kl.mean() + self.config.c_cont * cont.mean()
         return {"loss": total, "edit_nll": nll.mean().detach(), "kl": kl.mean().detach(),
-                "pre_edit_nll": torch.tensor(edit.meta["edit_loss"])}
+                "cont_kl": cont.mean().detach(), "pre_edit_nll": torch.tensor(edit.meta["edit_loss"])}
 
     def step(self) -> dict:
         examples = self._sample(self.step_count)

@@ -129,14 +129,23 @@ def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
     return json_path
 
 
+def _split_rule(spec) -> dict:
+    """How a split picks its records: a slice of the file, or a frozen split definition and its SHA-256."""
+    if not spec.definition:
+        return {"records": f"[{spec.start}:{spec.stop}]"}
+    definition = ASSETS_DIR / "data" / "splits" / f"{spec.definition}.json"
+    return {"definition": f"assets/data/splits/{definition.name}",
+            "definition_sha256": hashlib.sha256(definition.read_bytes()).hexdigest()}
+
+
 def provenance(plan: Plan, seconds: dict) -> dict:
     files = {}
     for task, splits in SPLITS.items():
         for split, spec in splits.items():
             path = spec.path()
             if path.is_file():
-                files[f"{task}/{split}"] = {"file": path.name, "records": f"[{spec.start}:{spec.stop}]",
-                                            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+                files[f"{task}/{split}"] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                            **_split_rule(spec)}
     configs = {name: {"config": e.config, "overrides": list(e.overrides)} for name, e in EDITORS.items()}
     previous = plan.results / "provenance.json"
     trained = json.loads(previous.read_text()).get("train_cpu_seconds", {}) if previous.is_file() else {}

@@ -1,0 +1,88 @@
+"""The training objective's terms beyond the paper's: the KL on the base model's continuation after the
+target (c_cont) and locality KL on one probe of each locality group."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from instructedit.data.records import Probe
+from instructedit.training.config import TrainConfig
+from instructedit.training.continuation import continuation_pairs, example_key
+from instructedit.training.trainer import Trainer
+from instructedit.tokenize import IGNORE
+from toy import toy_records
+
+
+def _config(tmp_path, **kw) -> TrainConfig:
+    base = dict(model="tiny-llama", trunk_store=False, editor=dict(edit_last_k=1, rank=16, mode="single-task",
+                tasks=["counterfact"]), steps=3, edits_per_step=4, lr=1e-3, alpha_lr=1e-3, eval_every=3,
+                val_records=4, norm_warmup_batches=2, out_dir=str(tmp_path / "run"))
+    return TrainConfig(**(base | kw))
+
+
+def _grouped_records(n: int):
+    """Toy records with a neighbour and a same-subject probe after the unrelated one."""
+    out = []
+    for rec in toy_records(n):
+        extra = (Probe(f"The capital of Other {rec.record_id} is", "Paris", ("Paris",), kind="neighbour"),
+                 Probe(f"The river of {rec.subject} is", "Nile", ("Nile",), kind="Relation_Specificity"))
+        first = rec.locality[0]
+        out.append(dataclasses.replace(rec, locality=(Probe(first.prompt, first.answer, kind="unrelated"),) + extra))
+    return out
+
+
+def test_continuation_pairs_label_only_the_base_continuation(tiny_llama, tmp_path):
+    model, tokenizer = tiny_llama
+    trainer = Trainer(_config(tmp_path), model, tokenizer, {"counterfact": toy_records(12)})
+    examples = [ex for exs in trainer.train_ex.values() for ex in exs][:5]
+    pairs = continuation_pairs(model, examples, tokenizer.pad_token_id, 4)
+    assert pairs
+    for ex in examples:
+        pair = pairs.get(example_key(ex))
+        if pair is None:
+            continue
+        ids, labels = pair
+        n = len(ex.edit[0])
+        assert ids[:n] == list(ex.edit[0]) and all(lab == IGNORE for lab in labels[:n])
+        assert 1 <= len(ids) - n <= 4 and labels[n:] == ids[n:]
+        greedy = model.generate(torch.tensor([ex.edit[0]]), max_new_tokens=len(ids) - n, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id)[0, n:].tolist()
+        assert ids[n:] == greedy  # the base model's own greedy continuation
+
+
+def test_continuation_kl_is_zero_without_an_edit_effect_and_counts_with_c_cont(tiny_llama, tmp_path):
+    model, tokenizer = tiny_llama
+    records = {"counterfact": toy_records(20)}
+    off = Trainer(_config(tmp_path / "off"), model, tokenizer, records)
+    on = Trainer(_config(tmp_path / "on", c_cont=2.0), model, tokenizer, records)
+    for trainer in (off, on):
+        trainer.fill_cache()
+        trainer.warm_up_norms()
+    assert not off.continuations and on.continuations
+    torch.manual_seed(0)
+    a = off.losses(off._sample(0), update_stats=False)
+    b = on.losses(on._sample(0), update_stats=False)
+    assert float(a["cont_kl"]) == 0.0 and float(b["cont_kl"]) > 0.0
+    assert float(b["edit_nll"]) == pytest.approx(float(a["edit_nll"]), rel=1e-5)
+    assert float(b["loss"].detach()) == pytest.approx(float(a["loss"].detach()) + 2.0 * float(b["cont_kl"]), rel=1e-4)
+
+
+def test_locality_groups_pick_one_probe_of_each_group(tiny_llama, tmp_path):
+    model, tokenizer = tiny_llama
+    records = {"counterfact": _grouped_records(16)}
+    trainer = Trainer(_config(tmp_path, locality_groups=("neighbour", "same_subject")), model, tokenizer, records)
+    ex = next(iter(trainer.train_ex.values()))[0]
+    assert trainer._locality_pairs(ex) == [ex.locality[1], ex.locality[2]]
+    plain = Trainer(_config(tmp_path / "plain"), model, tokenizer, records)
+    assert plain._locality_pairs(ex) == [ex.locality[0]]
+    trainer.fill_cache()
+    trainer.warm_up_norms()
+    stats = trainer.step()
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+
+
+def test_unknown_locality_group_is_refused_with_the_field(tmp_path):
+    with pytest.raises(ValueError, match="locality_groups"):
+        _config(tmp_path, locality_groups=("nearby",))
