@@ -1,0 +1,400 @@
+"""EditSequence: many edits on one model, edit k computed on the model as edited by edits 1..k-1.
+
+The result is one cumulative `Edit` value (B = 1); the shared base weights never change. Every forward
+(the editor's own gradient capture included) runs through the hook path `Edit.applied`, so the model may
+be shared by threads. FT-L's own fit makes its ΔW the only active edit, so it is fitted here through a
+subclass that adds ΔW to the cumulative edit (`_FineTuneOnEdited`).
+
+Representation. Each live edit is kept as its own normalised single edit (α folded into δ̃, rows that
+contribute nothing dropped). The cumulative low-rank factors would grow by N rows per edit, and the cost
+of a forward with them linearly in the number of edits. So per edited weight the edits' rows are folded
+into one dense output-space matrix M (in x out, float64: the output delta of the folded edits is x M),
+written in the cumulative edit as factors with an identity on the smaller side (min(in, out) rows, as
+FT-L writes its ΔW), followed by the rows of the edits not folded yet (the "tail"). A row costs in + out
+multiply-adds per token, M costs in·out + min(in, out)². So the rows stay low-rank while they cost less
+than M would (up to (in·out + min²)/(in + out) rows: 576 for SmolLM2's 576 x 1536 MLP weights, about
+15 MEND edits); then they are folded, and from then on the tail is folded whenever it has more than
+`fold_fraction` x min(in, out) rows (default 1/4: 144 rows, about 4 edits). Per token and edited weight
+a forward costs at most in·out + min² + fold_fraction·min·(in + out) multiply-adds, whatever the number
+of edits (for SmolLM2's MLP weights 1.7x the weight's own product; nine edited weights of thirty blocks:
+about a tenth more per model forward); folding costs N·in·out per edit, once.
+
+Exactness. Applying `cumulative()` equals applying the live edits one after another (to float rounding:
+M is accumulated in float64). `undo(j)` of a folded edit subtracts its own uᵀδ̃ from M in float64 (of an
+edit in the tail it just drops its rows), and M is dropped outright when no folded edit is left, so the
+state after undo(j) is the state of the same edit values without j. Later edits stay as they were
+computed (on the model that still had edit j).
+
+Memory. Every undoable edit keeps its own factors (MEND: N rows x (in + out) floats per weight; FT-L:
+a dense ΔW). `undo_depth=k` keeps only the last k edits undoable: an older edit is sealed, and once it
+is folded its own factors are dropped (undo of it raises). `undo_depth=0` suits long evaluations.
+
+MEND normalisation statistics stay frozen by default; `lifelong_stats=True` updates them at every edit
+on the sequence's own copy of the editor's normalisers (the editor itself is never changed). Undo does
+not roll statistics back: they are a running record of what was edited.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from ..baselines import FineTuneEditor, _DenseDelta
+from ..models import families
+from ..prompts import Example
+from ..tokenize import Batch, collate
+from .contract import EditorContract
+from .edit import Edit, EditFactor
+from .forward import per_record_nll, predicted_logits, top_hidden
+from .hooks import active_edit
+
+log = logging.getLogger(__name__)
+
+FOLD_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class SequenceEntry:
+    """One live edit of a sequence: its stable index, label and normalised value (B = 1, α = 1)."""
+
+    index: int
+    label: str
+    edit: Edit | None  # None once a sealed edit is folded for good (see `undo_depth`)
+
+    def __post_init__(self):
+        if self.index < 0:
+            raise ValueError(f"index must be >= 0, got {self.index}")
+        if self.edit is not None and self.edit.batch_size != 1:
+            raise ValueError(f"a sequence entry is one edit (B = 1), got B = {self.edit.batch_size}")
+
+
+@dataclass
+class _Folded:
+    """The edits folded into one weight's dense output-space matrix (x @ dense is their output delta)."""
+
+    dense: torch.Tensor
+    members: set[int] = field(default_factory=set)
+
+
+def normalised(edit: Edit, device: torch.device | None = None) -> Edit:
+    """A single edit (B = 1) with α folded into δ̃ (α = 1) and the rows whose ũ or δ̃ is zero dropped:
+    the same output delta, detached, on `device`."""
+    if edit.batch_size != 1:
+        raise ValueError(f"add one edit at a time (B = 1), got B = {edit.batch_size}; use .merged() for a "
+                         f"batch edit of several records")
+    factors = {}
+    for name, f in edit.factors.items():
+        u, d = f.u[0].detach(), (f.d[0] * f.alpha).detach()
+        keep = (u.abs().amax(-1) > 0) & (d.abs().amax(-1) > 0) if u.shape[0] else torch.zeros(0, dtype=torch.bool)
+        u, d = u[keep.to(u.device)].float(), d[keep.to(d.device)].float()
+        target = device or u.device
+        factors[name] = EditFactor(u.unsqueeze(0).to(target), d.unsqueeze(0).to(target),
+                                   torch.ones((), device=target))
+    return Edit(factors, dict(edit.meta))
+
+
+def _product(factor: EditFactor) -> torch.Tensor:
+    """uᵀδ̃ in float64 [in, out]: the factor's output delta is x @ this (α = 1)."""
+    return factor.u[0].double().T @ factor.d[0].double()
+
+
+def _dense_factor(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u, d) with uᵀd = dense and an identity on the smaller side (min(in, out) rows)."""
+    n_in, n_out = dense.shape
+    if n_in <= n_out:
+        return torch.eye(n_in, device=dense.device), dense.float()
+    return dense.T.float(), torch.eye(n_out, device=dense.device)
+
+
+class _SumOfDeltas:
+    """Output deltas added up (the OutputDelta protocol of editor.hooks)."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(n for p in self.parts for n in p.names))
+
+    def output_delta(self, name: str, x: torch.Tensor) -> torch.Tensor | None:
+        deltas = [d for d in (p.output_delta(name, x) for p in self.parts) if d is not None]
+        return sum(deltas[1:], deltas[0]) if deltas else None
+
+
+class _FineTuneOnEdited(FineTuneEditor):
+    """FT-L fitted on the model as edited by `base`: FineTuneEditor's own fit makes its ΔW the only active
+    edit, this one adds it to `base` (same optimisation otherwise)."""
+
+    def __init__(self, editor: FineTuneEditor, base: Edit):
+        self.__dict__.update(vars(editor))
+        self.base = base
+
+    def _fit(self, model: nn.Module, batch: Batch, state) -> dict[str, torch.Tensor]:
+        deltas = {n: torch.zeros_like(model.get_parameter(n), requires_grad=True) for n in self.weight_names}
+        optimizer = torch.optim.Adam(deltas.values(), lr=self.config.lr)
+        stacked = _SumOfDeltas(self.base, _DenseDelta(deltas, self.conv1d))
+        with torch.enable_grad(), active_edit(model, stacked):
+            for _ in range(self.config.steps):
+                logits, targets, rows = predicted_logits(model, top_hidden(model, state, self.first_block), batch)
+                loss = per_record_nll(logits, targets, rows, len(batch)).sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    for delta in deltas.values():
+                        delta.clamp_(-self.config.norm_constraint, self.config.norm_constraint)
+        return {n: d.detach() for n, d in deltas.items()}
+
+
+def _check_shapes(model: nn.Module, edit: Edit) -> None:
+    """Every factor of `edit` fits a weight of `model` (an edit made for another model does not)."""
+    for name, factor in edit.factors.items():
+        try:
+            shape = families.weight_in_out(model, name)
+        except AttributeError:
+            raise ValueError(f"the edit touches {name}, which this model does not have") from None
+        if (factor.u.shape[-1], factor.d.shape[-1]) != shape:
+            raise ValueError(f"the edit of {name} is {factor.u.shape[-1]}x{factor.d.shape[-1]}, the model's weight "
+                             f"is {shape[0]}x{shape[1]}")
+
+
+def with_own_norms(editor: EditorContract) -> EditorContract | None:
+    """A view of a MEND editor sharing its networks and α but with its own copy of the normalisers
+    (None for editors without normalisers). The editor itself is left as it is."""
+    norms = getattr(editor, "norms", None)
+    if not isinstance(editor, nn.Module) or not isinstance(norms, nn.Module):
+        return None
+    view = copy.copy(editor)
+    view._modules = dict(editor._modules)  # its own child table: replacing `norms` leaves the editor's
+    view._modules["norms"] = copy.deepcopy(norms)
+    return view
+
+
+class EditSequence:
+    """Sequential edits of one shared model as one cumulative Edit (see the module docstring).
+
+    Indices are 0-based, stable and never reused (not even after `reset`). Methods are serialised by a
+    lock, so one sequence may be driven from several threads; `edit_next` holds it while it computes.
+    """
+
+    def __init__(self, model: nn.Module, editor: EditorContract, pad_id: int, *, lifelong_stats: bool = False,
+                 fold_fraction: float | None = FOLD_FRACTION, undo_depth: int | None = None):
+        if not isinstance(pad_id, int):
+            raise TypeError(f"pad_id must be an int, got {type(pad_id).__name__}")
+        if fold_fraction is not None and not fold_fraction > 0:
+            raise ValueError(f"fold_fraction must be > 0 (or None: never fold), got {fold_fraction}")
+        if undo_depth is not None and undo_depth < 0:
+            raise ValueError(f"undo_depth must be >= 0 (or None: every edit undoable), got {undo_depth}")
+        self.model, self.editor, self.pad_id = model, editor, pad_id
+        self.lifelong_stats, self.fold_fraction, self.undo_depth = lifelong_stats, fold_fraction, undo_depth
+        self.device = families.device_of(model)
+        self._lock = threading.RLock()
+        self._next_index = 0
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._entries: dict[int, SequenceEntry] = {}
+        self._folded: dict[str, _Folded] = {}
+        self._tails: dict[str, list[int]] = {}  # per weight: the live edits not folded, in order
+        self._unsealed: list[int] = []  # with undo_depth: the live undoable edits, in order
+        self._sealed: set[int] = set()
+        self._holding: set[int] = set()  # sealed edits whose factors are still kept
+        self._cached: Edit | None = None
+        self._own_norms = with_own_norms(self.editor) if self.lifelong_stats else None
+        if self.lifelong_stats and self._own_norms is None:
+            log.info("%s has no normalisation statistics: lifelong_stats has no effect", type(self.editor).__name__)
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def indices(self) -> list[int]:
+        """The live edit indices, in the order they were made."""
+        with self._lock:
+            return list(self._entries)
+
+    @property
+    def entries(self) -> list[SequenceEntry]:
+        with self._lock:
+            return list(self._entries.values())
+
+    def entry(self, index: int) -> SequenceEntry:
+        with self._lock:
+            if index not in self._entries:
+                raise KeyError(f"edit {index} is not in the sequence (live: {list(self._entries)})")
+            return self._entries[index]
+
+    def undoable(self, index: int) -> bool:
+        with self._lock:
+            return index in self._entries and index not in self._sealed
+
+    def cumulative(self) -> Edit | None:
+        """The sum of all live edits as one Edit (B = 1, α = 1), None if there are none."""
+        with self._lock:
+            if not self._entries:
+                return None
+            if self._cached is None:
+                self._cached = self._build()
+            return self._cached
+
+    def folded_count(self, name: str) -> int:
+        """How many live edits of weight `name` are folded into its dense matrix."""
+        with self._lock:
+            return len(self._folded[name].members) if name in self._folded else 0
+
+    def nbytes(self) -> int:
+        """Bytes held: the kept per-edit factors and the dense matrices."""
+        with self._lock:
+            kept = sum(e.edit.nbytes() for e in self._entries.values() if e.edit is not None)
+            return kept + sum(f.dense.numel() * f.dense.element_size() for f in self._folded.values())
+
+    # ---- editing ----------------------------------------------------------------------------------
+    def compute_next(self, examples: list[Example]) -> Edit:
+        """The editor's edit of `examples` (B = len(examples), one per example) on the model as edited by
+        the live edits; nothing is added."""
+        if not examples:
+            raise ValueError("compute_next needs at least one example")
+        batch = collate([ex.edit for ex in examples], self.pad_id)
+        with self._lock:
+            current = self.cumulative()
+            editor = self.editor if self._own_norms is None else self._own_norms
+            if current is not None and isinstance(editor, FineTuneEditor):
+                editor = _FineTuneOnEdited(editor, current)
+            with torch.no_grad(), active_edit(self.model, current):
+                # the trunk below first_block is the same under any edit (edits touch the top blocks only);
+                # the editor's gradient capture runs the top blocks with `current` active
+                return editor.edit(self.model, batch, update_stats=self._own_norms is not None).detach()
+
+    def edit_next(self, examples: list[Example], label: str = "") -> int:
+        """One edit of all `examples` together (merged, a batch edit) computed on the model as edited by
+        the edits so far; returns its index (0-based, stable even after undo of others)."""
+        with self._lock:
+            edit = self.compute_next(examples).merged()
+            return self.add(edit, label or ",".join(ex.record.record_id or ex.record.prompt for ex in examples))
+
+    def add(self, edit: Edit, label: str = "") -> int:
+        """Append an already computed single edit (B = 1); returns its index."""
+        value = normalised(edit, self.device)
+        _check_shapes(self.model, value)
+        with self._lock:
+            index = self._next_index
+            self._entries[index] = SequenceEntry(index, label, value)
+            self._next_index += 1
+            self._cached = None
+            for name in value.names:
+                self._tails.setdefault(name, []).append(index)
+            names = list(value.names)
+            if self.undo_depth is not None:
+                self._unsealed.append(index)
+                while len(self._unsealed) > self.undo_depth:
+                    sealed = self._unsealed.pop(0)
+                    self._sealed.add(sealed)
+                    self._holding.add(sealed)
+                    names += self._entries[sealed].edit.names
+            for name in dict.fromkeys(names):
+                self._fold_if_needed(name)
+            self._drop_sealed()
+            return index
+
+    def undo(self, index: int) -> None:
+        """Remove edit `index` exactly; later edits stay as they were computed."""
+        with self._lock:
+            entry = self.entry(index)
+            if index in self._sealed:
+                raise ValueError(f"edit {index} is older than the last {self.undo_depth} edits (undo_depth) "
+                                 f"and cannot be undone")
+            del self._entries[index]
+            if index in self._unsealed:
+                self._unsealed.remove(index)
+            self._cached = None
+            for name, factor in entry.edit.factors.items():
+                folded = self._folded.get(name)
+                if folded is None or index not in folded.members:
+                    self._tails[name].remove(index)
+                    continue
+                folded.members.discard(index)
+                if folded.members:
+                    folded.dense -= _product(factor)
+                else:
+                    del self._folded[name]
+
+    def undo_last(self) -> None:
+        with self._lock:
+            if not self._entries:
+                raise IndexError("undo_last: the sequence is empty")
+            self.undo(next(reversed(self._entries)))
+
+    def reset(self) -> None:
+        """Remove every edit (and, with lifelong_stats, start the statistics again from the editor's)."""
+        with self._lock:
+            self._reset_state()
+
+    # ---- folding ----------------------------------------------------------------------------------
+    def _tail(self, name: str) -> list[SequenceEntry]:
+        """The live edits of weight `name` whose rows are not folded, in order."""
+        return [self._entries[i] for i in self._tails.get(name, [])]
+
+    def _fold_limit(self, name: str, factor: EditFactor) -> float:
+        """The most tail rows of `name` kept low-rank: as many as cost what the dense matrix costs while
+        there is none, then fold_fraction x min(in, out)."""
+        if self.fold_fraction is None:
+            return float("inf")
+        n_in, n_out = factor.u.shape[-1], factor.d.shape[-1]
+        small = min(n_in, n_out)
+        if name not in self._folded:
+            return math.ceil((n_in * n_out + small * small) / (n_in + n_out))
+        return max(1, int(self.fold_fraction * small))
+
+    def _fold_if_needed(self, name: str) -> None:
+        """Fold the tail of `name` into its dense matrix once it has too many rows (`_fold_limit`), or
+        when it holds a sealed edit (whose factors are then dropped)."""
+        tail = self._tail(name)
+        rows = sum(e.edit.factors[name].u.shape[1] for e in tail)
+        if not tail or (rows <= self._fold_limit(name, tail[-1].edit.factors[name])
+                        and not any(e.index in self._sealed for e in tail)):
+            return
+        folded = self._folded.get(name)
+        for entry in tail:
+            product = _product(entry.edit.factors[name])
+            if folded is None:
+                folded = self._folded[name] = _Folded(product)
+            else:
+                folded.dense += product
+            folded.members.add(entry.index)
+        self._tails[name] = []
+        log.debug("folded %d edits of %s (%d folded in all)", len(tail), name, len(folded.members))
+
+    def _drop_sealed(self) -> None:
+        """Drop the factors of sealed edits that are folded in every weight they touch."""
+        for index in list(self._holding):
+            entry = self._entries[index]
+            if all(self.is_folded(index, n) for n in entry.edit.names):
+                self._entries[index] = replace(entry, edit=None)
+                self._holding.discard(index)
+
+    def is_folded(self, index: int, name: str) -> bool:
+        """Whether the rows of edit `index` for weight `name` are folded into its dense matrix."""
+        return name in self._folded and index in self._folded[name].members
+
+    def _build(self) -> Edit:
+        names = list(dict.fromkeys([*self._folded, *(n for n, tail in self._tails.items() if tail)]))
+        factors = {}
+        for name in names:
+            us, ds = [], []
+            if name in self._folded:
+                u, d = _dense_factor(self._folded[name].dense)
+                us.append(u)
+                ds.append(d)
+            for entry in self._tail(name):
+                us.append(entry.edit.factors[name].u[0])
+                ds.append(entry.edit.factors[name].d[0])
+            factors[name] = EditFactor(torch.cat(us).unsqueeze(0), torch.cat(ds).unsqueeze(0),
+                                       torch.ones((), device=self.device))
+        meta = {"sequence": list(self._entries), "labels": [e.label for e in self._entries.values()]}
+        return Edit(factors, meta)
