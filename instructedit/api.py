@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from .data.records import EditRecord
 from .editor.contract import EditorContract, editor_example, make_edits
 from .editor.edit import Edit
-from .evaluation.generation import greedy_continuation
+from .evaluation.batched_generation import generate_batch
 from .evaluation.metrics import PROBE_KINDS, probe_table
 from .instructions import Instruction
 from .prompts import Example
@@ -33,6 +33,10 @@ class ProbeOutcome:
 
 @dataclass
 class EditReport:
+    """One record's edit: its scores, every probe before/after, and greedy continuations of the edit prompt
+    as the editor reads it (`before`/`after`) and of the plain prompt without instruction (`plain_*`; the
+    same texts when the editor got no instruction; None when not asked for)."""
+
     edit: Edit
     example: Example
     instruction: Instruction
@@ -41,10 +45,13 @@ class EditReport:
     probes: list[ProbeOutcome]
     before: str | None
     after: str
+    plain_before: str | None = None
+    plain_after: str | None = None
 
     def as_dict(self) -> dict:
         return {"prompt": self.prompt_text, "instruction": self.example.description, "before": self.before,
-                "after": self.after, **self.scores, "probes": [asdict(p) for p in self.probes]}
+                "after": self.after, "plain_prompt": self.example.record.prompt, "plain_before": self.plain_before,
+                "plain_after": self.plain_after, **self.scores, "probes": [asdict(p) for p in self.probes]}
 
 
 def record_probes(record: EditRecord) -> list[tuple[str, str, str]]:
@@ -70,18 +77,50 @@ def make_edit(model, tokenizer, editor: EditorContract, record: EditRecord, inst
     return make_edits(model, editor, [example], tokenizer.pad_token_id), example
 
 
+def _continuations(model, tokenizer, prompts: list[str], edit: Edit, max_new_tokens: int,
+                   before: bool) -> tuple[list[str | None], list[str]]:
+    """Greedy continuations of prompt i before (when asked) and after edit row i, batched."""
+    after = generate_batch(model, tokenizer, prompts, edit, max_new_tokens=max_new_tokens)
+    if not before:
+        return [None] * len(prompts), after
+    return generate_batch(model, tokenizer, prompts, None, max_new_tokens=max_new_tokens), after
+
+
+def report_edits(model, tokenizer, editor: EditorContract, examples: list[Example], edit: Edit,
+                 instruction: Instruction, max_new_tokens: int = 20, continue_before: bool = True,
+                 plain: bool = True) -> list[EditReport]:
+    """The report of every example under `edit`: row i of a batched edit edits example i, an edit of batch 1
+    (a merged or sequential edit) edits them all. Probes scored in one pass, continuations batched.
+    `instruction`: what the editor was given (`editor.instruction_for`), recorded in the reports."""
+    n = len(examples)
+    rows = edit.take([0] * n) if edit.batch_size == 1 and n > 1 else edit
+    table = probe_table(model, editor, examples, tokenizer.pad_token_id, rows)
+    start = [table.probes.owner.index(i) for i in range(n)]
+    texts = [prompt_text(tokenizer, ex.edit) for ex in examples]
+    before, after = _continuations(model, tokenizer, texts, rows, max_new_tokens, continue_before)
+    wrapped = [ex.description is not None for ex in examples]
+    plain_before, plain_after = [None] * n, [None] * n
+    if plain and any(wrapped):
+        plain_before, plain_after = _continuations(model, tokenizer, [ex.record.prompt for ex in examples], rows,
+                                                   max_new_tokens, True)
+    reports = []
+    for i, ex in enumerate(examples):
+        probes = [ProbeOutcome(kind, prompt, answer, float(table.pre["sum_logprob"][j].exp()),
+                               float(table.post["sum_logprob"][j].exp()), float(table.pre["accuracy"][j]),
+                               float(table.post["accuracy"][j]))
+                  for j, (kind, prompt, answer) in enumerate(record_probes(ex.record), start=start[i])]
+        pb, pa = (plain_before[i], plain_after[i]) if wrapped[i] else (before[i], after[i])
+        reports.append(EditReport(rows.select(i) if rows.batch_size > 1 else rows, ex, instruction, table.record(i, ex),
+                                  texts[i], probes, before[i], after[i], pb if plain else None,
+                                  pa if plain else None))
+    return reports
+
+
 def edit_and_report(model, tokenizer, editor: EditorContract, record: EditRecord, instruction="seen",
-                    catalog: dict | None = None, max_new_tokens: int = 20, continue_before: bool = True) -> EditReport:
+                    catalog: dict | None = None, max_new_tokens: int = 20, continue_before: bool = True,
+                    plain: bool = True) -> EditReport:
     """Make the edit, score every probe before/after, and continue the edit prompt greedily after the edit
-    (and before it, unless `continue_before` is False)."""
+    (and before it, unless `continue_before` is False); with `plain`, the plain prompt's too."""
     edit, example = make_edit(model, tokenizer, editor, record, instruction, catalog)
-    table = probe_table(model, editor, [example], tokenizer.pad_token_id, edit)
-    probes = [ProbeOutcome(kind, prompt, answer, float(table.pre["sum_logprob"][j].exp()),
-                           float(table.post["sum_logprob"][j].exp()), float(table.pre["accuracy"][j]),
-                           float(table.post["accuracy"][j]))
-              for j, (kind, prompt, answer) in enumerate(record_probes(record))]
-    text = prompt_text(tokenizer, example.edit)
-    before = greedy_continuation(model, tokenizer, text, None, max_new_tokens) if continue_before else None
-    after = greedy_continuation(model, tokenizer, text, edit, max_new_tokens)
-    return EditReport(edit, example, editor.instruction_for(instruction), table.record(0, example), text, probes,
-                      before, after)
+    given = editor.instruction_for(instruction)
+    return report_edits(model, tokenizer, editor, [example], edit, given, max_new_tokens, continue_before, plain)[0]

@@ -1,10 +1,11 @@
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from workbench.cli import main
+from workbench.cli import build_parser, main
 
 
 @pytest.fixture()
@@ -14,8 +15,20 @@ def editor_dir(save_tiny_editor, tmp_path):
 
 def test_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("train", "eval", "edit", "analyze", "figures", "reproduce", "instructions"):
+    for command in ("train", "eval", "edit", "ask", "analyze", "figures", "reproduce", "instructions"):
         assert command in out.stdout
+
+
+def test_every_flag_of_every_command_has_a_help_text():
+    def undocumented(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from undocumented(sub, [*path, name])
+            elif action.option_strings and not action.help:
+                yield " ".join(path), action.option_strings[-1]
+
+    assert list(undocumented(build_parser(), [])) == []
 
 
 def test_edit_prints_before_after_and_metrics(editor_dir, capsys):

@@ -7,8 +7,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -115,18 +116,38 @@ SPECS: dict[str, Callable[[str, torch.dtype], tuple]] = {
 }
 
 
-def load_model(spec: str = DEFAULT_MODEL, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+@contextmanager
+def quiet_transformers(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, transformers shows no progress bars (e.g. "Loading weights") and logs errors only;
+    its previous settings are restored after. `enabled=False` changes nothing."""
+    if not enabled:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_model(spec: str = DEFAULT_MODEL, dtype: torch.dtype = torch.float32, device: str = "cpu", *,
+               quiet: bool = False):
     """Return (model, tokenizer), frozen and in eval mode.
 
     `spec` is a registry name (`smollm2-135m`, `tiny-gpt2`, `tiny-llama`), a local directory, or a hub id.
+    `quiet`: no transformers progress bars or warnings while loading (see `quiet_transformers`).
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"model spec must be a non-empty string, got {spec!r}")
-    loader = SPECS.get(spec)
-    if loader is not None:
+    loader = SPECS.get(spec) or _load_pretrained
+    with quiet_transformers(quiet):
         model, tokenizer = loader(spec, dtype)
-    else:
-        model, tokenizer = _load_pretrained(spec, dtype)
     family_of(model)  # fail early, with the registry's message, for an unknown family
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -1,4 +1,4 @@
-"""`train`, `eval` and `edit`: meta-train an editor, evaluate editors on a test set, make one edit."""
+"""`train` and `eval`: meta-train an editor; evaluate editors (and the unedited base model) on a test set."""
 from __future__ import annotations
 
 import argparse
@@ -7,57 +7,55 @@ import sys
 from pathlib import Path
 
 from instructedit.data.loaders import FORMATS
-from instructedit.data.records import SENTIMENTS, TASKS
 from instructedit.data.tasks import SPLITS
 
-from .common import instruction_set, load_model_and_editor, log
+from . import checks
+from .common import INSTRUCTION_HELP, load_base_model, load_editor, log
 
-INSTRUCTION_HELP = "seen | unseen | none | 0-9 | free text (editors trained without instructions get none)"
+BASE = "base"
 
 
 def train(args) -> int:
-    from instructedit.training.config import TrainConfig
     from instructedit.training.trainer import Trainer
 
-    config = TrainConfig.from_yaml(args.config, args.set)
+    config = checks.train_config(args.config, args.set)
     metrics = Trainer(config).train()
     log.info("best validation metrics: %s", json.dumps(metrics, default=float))
     return 0
 
 
+def _unique(name: str, taken) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
+def _editors(args, model) -> dict:
+    """Column name -> editor: the unedited base model first (unless --no-base), then every --editor."""
+    from instructedit.baselines import NoEditEditor
+
+    editors = {} if args.no_base else {BASE: NoEditEditor(model, edit_last_k=1)}
+    for editor_dir in args.editor:
+        editors[_unique(Path(editor_dir).name, editors)] = load_editor(editor_dir, model)
+    return editors
+
+
 def evaluate_editors(args) -> int:
-    from instructedit.data.loaders import load_records
-    from instructedit.data.tasks import load_split
     from instructedit.evaluation.evaluate import evaluate, markdown_table, write_results
 
-    catalog = instruction_set(args.instruction_set)
+    checked = checks.eval_inputs(args)
+    model, tokenizer = load_base_model(checked.model, args.verbose)  # once, for every editor
     results = {}
-    for editor_dir in args.editor:
-        model, tokenizer, editor = load_model_and_editor(editor_dir, args.model)
-        records = (load_records(args.data, args.format, stop=args.limit, skip_invalid=True) if args.data
-                   else load_split(args.task, "test")[: args.limit])
-        result = evaluate(model, tokenizer, editor, records, args.instruction, batch_size=args.batch_size,
-                          catalog=catalog, generation=args.generation)
-        results[Path(editor_dir).name] = result | ({"instruction_set": args.instruction_set} if catalog else {})
+    for name, editor in _editors(args, model).items():
+        log.info("evaluating %s on %d records", name, len(checked.records))
+        result = evaluate(model, tokenizer, editor, checked.records, args.instruction, batch_size=args.batch_size,
+                          catalog=checked.catalog, generation=args.generation)
+        results[name] = result | ({"instruction_set": args.instruction_set} if checked.catalog else {})
     if args.out:
         paths = write_results(results, args.out)
         log.info("wrote %s and %s", *paths)
     sys.stdout.write(markdown_table(results))
-    return 0
-
-
-def edit(args) -> int:
-    from instructedit.api import edit_and_report
-    from instructedit.data.records import EditRecord, Probe
-
-    catalog = instruction_set(args.instruction_set)
-    model, tokenizer, editor = load_model_and_editor(args.editor, args.model)
-    record = EditRecord(task=args.task, prompt=args.prompt, target=args.target, subject=args.subject or "",
-                        rephrases=tuple(args.rephrase or ()),
-                        locality=tuple(Probe(p, a) for p, a in (args.locality or [])),
-                        topic=args.topic or "", label=args.label or "")
-    report = edit_and_report(model, tokenizer, editor, record, args.instruction, catalog)
-    sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     return 0
 
 
@@ -67,41 +65,28 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--editor", action="append", required=True, help="editor directory (repeat to compare)")
-    p.add_argument("--data", help="data file; default: the task's frozen test split")
-    p.add_argument("--format", choices=list(FORMATS), help="the data file's format (default: detected)")
+    p.add_argument("--editor", action="append", required=True,
+                   help="editor directory (repeat to compare; the model is loaded once, so the editors must "
+                        "share a base model)")
+    p.add_argument("--data", help="data file (JSON list or JSON lines); default: the task's frozen test split")
+    p.add_argument("--format", choices=list(FORMATS),
+                   help="the --data file's format (default: detected); a format the file is not in is an error")
     p.add_argument("--task", default="counterfact", choices=list(SPLITS),
-                   help="task whose test split to use when --data is absent (default: counterfact)")
+                   help="data set whose test split to use when --data is absent (default: counterfact)")
     p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
-    p.add_argument("--limit", type=int, help="first N records only")
-    p.add_argument("--batch-size", type=int, default=8, help="records edited and scored together (default: 8)")
+    p.add_argument("--limit", type=int, help="first N records only (N >= 1)")
+    p.add_argument("--batch-size", type=int, default=8, help="records edited and scored together, >= 1 (default: 8)")
     p.add_argument("--generation", action="store_true", help="ConvSent fluency and sentiment of generations")
     p.add_argument("--instruction-set", metavar="FILE",
                    help="instruction-set JSON in place of the built-in catalog (e.g. from `instructions optimize`)")
-    p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
+    p.add_argument("--no-base", action="store_true",
+                   help="leave out the base column (the unedited model; key \"base\" in the JSON)")
+    p.add_argument("--model", help="model spec (default: the one the editors were trained on)")
     p.add_argument("--out", help="write <out>.json and <out>.md")
-
-
-def edit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--editor", required=True, help="editor directory, e.g. assets/editors/instructedit")
-    p.add_argument("--prompt", required=True, help="the edit prompt, e.g. 'The Eiffel Tower is located in'")
-    p.add_argument("--target", required=True, help="the new answer, e.g. 'Rome'")
-    p.add_argument("--task", default="counterfact", choices=list(TASKS),
-                   help="which task's instructions the edit gets (default: counterfact)")
-    p.add_argument("--subject", help="the edited subject (recorded with the edit; e.g. 'Eiffel Tower')")
-    p.add_argument("--rephrase", action="append", help="a paraphrase of the prompt, scored as Generalization "
-                                                       "(repeat for more)")
-    p.add_argument("--locality", nargs=2, action="append", metavar=("PROMPT", "ANSWER"),
-                   help="an unrelated fact that must not change, scored as Locality (repeat for more)")
-    p.add_argument("--topic", help="ConvSent: the topic of the opinion")
-    p.add_argument("--label", choices=list(SENTIMENTS), help="ConvSent: the requested sentiment")
-    p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
-    p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
-    p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
 
 
 COMMANDS = {
     "train": ("meta-train an editor from a YAML config", train_arguments, train),
-    "eval": ("evaluate editors on a test set (JSON + markdown)", eval_arguments, evaluate_editors),
-    "edit": ("make one edit and print before/after and its metrics", edit_arguments, edit),
+    "eval": ("evaluate editors, beside the unedited base model, on a test set (JSON + markdown)", eval_arguments,
+             evaluate_editors),
 }

@@ -7,7 +7,8 @@ from pathlib import Path
 from analysis.options import CollectOptions
 from analysis.projection import available_methods
 
-from .common import csv, log
+from . import checks
+from .common import csv, load_base_model, log, quiet_unless_verbose
 from .options import add_fields, from_args
 
 COLLECT_HELP = {"weight": "edited weight name (default: up-projection of the last edited block)",
@@ -19,7 +20,9 @@ def analyze(args) -> int:
     from analysis.report import run_analysis
 
     options = from_args(CollectOptions, args)
-    report = run_analysis(args.editors, args.tasks, args.method, args.out, args.format, options, args.model)
+    spec = checks.analyze_inputs(args)
+    with quiet_unless_verbose(args):
+        report = run_analysis(args.editors, args.tasks, args.method, args.out, args.format, options, spec)
     for row in report["u_tilde"]:
         log.info("%s: silhouette %.3f, k-NN accuracy %.3f", row["editor"], row["silhouette"], row["knn_accuracy"])
     return 0
@@ -28,8 +31,10 @@ def analyze(args) -> int:
 def reproduce(args) -> int:
     from workbench.experiments.reproduce import reproduce as run
 
-    plan = run(quick=args.quick, editors=args.editors, experiments=args.experiments,
-               root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train)
+    checks.reproduce_inputs(args)
+    with quiet_unless_verbose(args):
+        plan = run(quick=args.quick, editors=args.editors, experiments=args.experiments,
+                   root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train)
     log.info("results in %s", plan.results)
     return 0
 
@@ -37,18 +42,20 @@ def reproduce(args) -> int:
 def sweep(args) -> int:
     from workbench.experiments.sweep import sweep as run
 
-    log.info("wrote %s", run(args.variants, Path(args.root) if args.root else None))
+    checks.sweep_inputs(args)
+    with quiet_unless_verbose(args):
+        log.info("wrote %s", run(args.variants, Path(args.root) if args.root else None))
     return 0
 
 
 def figures(args) -> int:
     from analysis.paper import paper_figures, ship_directions
-    from instructedit.models.loading import load_model
     from instructedit.paths import ASSETS_DIR, PROJECT_DIR
 
+    checks.figures_inputs(args)
     directions = Path(args.directions)
     if args.collect:
-        model, tokenizer = load_model()
+        model, tokenizer = load_base_model(checks.DEFAULT_MODEL, args.verbose)
         ship_directions(Path(args.editors_dir or ASSETS_DIR / "editors"), directions, model, tokenizer, args.n,
                         cache_dir=PROJECT_DIR / "cache" / "directions")
     written = paper_figures(Path(args.results), directions, Path(args.out), args.format, args.method)
@@ -58,12 +65,14 @@ def figures(args) -> int:
 
 def analyze_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--editors", type=csv, required=True, help="comma-separated editor directories")
-    p.add_argument("--tasks", type=csv, default=["recent", "counterfact", "zsre"], help="comma-separated tasks")
+    p.add_argument("--tasks", type=csv, default=["recent", "counterfact", "zsre"],
+                   help="comma-separated data sets whose test records are collected (default: recent,counterfact,zsre)")
     p.add_argument("--method", choices=available_methods(), default="pca", help="2-D projection (default: pca)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--format", type=csv, default=["html", "png", "pdf"], help="html,png,pdf,svg")
+    p.add_argument("--format", type=csv, default=["html", "png", "pdf"],
+                   help="comma-separated figure formats: html, png, pdf, svg, jpeg, webp (default: html,png,pdf)")
     add_fields(p, CollectOptions, helps=COLLECT_HELP)
-    p.add_argument("--model", help="model spec (default: the one the first editor was trained on)")
+    p.add_argument("--model", help="model spec (default: the one the editors were trained on)")
 
 
 def figures_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,7 +83,8 @@ def figures_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=100, help="test records per task when collecting (default: 100)")
     p.add_argument("--method", choices=available_methods(), default="pca", help="2-D projection (default: pca)")
     p.add_argument("--out", default="assets/figures", help="output folder (default: assets/figures)")
-    p.add_argument("--format", type=csv, default=["html", "png", "pdf"], help="html,png,pdf,svg")
+    p.add_argument("--format", type=csv, default=["html", "png", "pdf"],
+                   help="comma-separated figure formats: html, png, pdf, svg, jpeg, webp (default: html,png,pdf)")
 
 
 def reproduce_arguments(p: argparse.ArgumentParser) -> None:

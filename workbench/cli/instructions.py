@@ -15,7 +15,8 @@ from workbench.instruction_search.compare import CompareOptions
 from workbench.instruction_search.loop import SearchConfig
 from workbench.instruction_search.proposers import PROPOSERS, ProposerOptions
 
-from .common import log
+from . import checks
+from .common import log, quiet_unless_verbose
 from .options import add_fields, from_args
 
 SEARCH_HELP = {
@@ -52,9 +53,9 @@ COMPARE_HELP = {
 
 
 def list_catalog(args) -> int:
-    from instructedit.instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX, load_instruction_set
+    from instructedit.instructions import CATALOG, TASK_NAMES, UNSEEN_INDEX
 
-    catalog = load_instruction_set(args.file) if args.file else CATALOG
+    catalog = checks.instruction_set(args.file, "--file") or CATALOG
     for task, items in catalog.items():
         if args.task and task != args.task:
             continue
@@ -70,7 +71,9 @@ def optimize(args) -> int:
     options = from_args(ProposerOptions, args, prefix="proposer_")
     config = from_args(SearchConfig, args, out_dir=args.out_dir or f"runs/instructions/{args.task}",
                        proposer_options=options)
-    result = InstructionSearch(config).run()
+    checks.optimize_inputs(config)
+    with quiet_unless_verbose(args):
+        result = InstructionSearch(config).run()
     best, ref = result["best"], result["reference"]
     log.info("best (%.4f): %s", best["score"] if best else float("nan"), best["text"] if best else "none")
     if ref:
@@ -82,7 +85,10 @@ def optimize(args) -> int:
 def compare(args) -> int:
     from workbench.instruction_search import compare as compare_search
 
-    report = compare_search(args.out, from_args(CompareOptions, args))
+    options = from_args(CompareOptions, args)
+    checks.compare_inputs(args.out)
+    with quiet_unless_verbose(args):
+        report = compare_search(args.out, options)
     for name, ci in report["paired_bootstrap_95ci_best_minus"].items():
         log.info("best - %s: %+.2f points [%+.2f, %+.2f]", name, 100 * ci["difference"], 100 * ci["ci_low"],
                  100 * ci["ci_high"])
@@ -95,7 +101,8 @@ def instructions(args) -> int:
 
 
 def _list_arguments(p: argparse.ArgumentParser, default=None) -> None:
-    p.add_argument("--task", default=default, choices=list(TASKS) if default is None else None)
+    p.add_argument("--task", default=default, choices=list(TASKS) if default is None else None,
+                   help="only this task's instructions")
     p.add_argument("--file", default=default, help="instruction-set JSON to list instead of the built-in catalog")
 
 

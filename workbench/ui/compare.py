@@ -95,7 +95,7 @@ def _shown_description(description: str | None, record: EditRecord) -> str | Non
 def run_column(model, tokenizer, spec: ColumnSpec, record: EditRecord, max_new_tokens: int) -> ColumnResult:
     """One column: the library's edit report for this (editor, instruction), without the before pass."""
     report = edit_and_report(model, tokenizer, spec.editor, record, spec.instruction, spec.catalog,
-                             max_new_tokens, continue_before=False)
+                             max_new_tokens, continue_before=False, plain=False)
     return ColumnResult(spec, report, _shown_description(report.example.description, record))
 
 
