@@ -68,7 +68,8 @@ class FineTuneEditor(EditorContract):
     def _fit(self, model: nn.Module, batch: Batch, state) -> dict[str, torch.Tensor]:
         deltas = {n: torch.zeros_like(model.get_parameter(n), requires_grad=True) for n in self.weight_names}
         optimizer = torch.optim.Adam(deltas.values(), lr=self.config.lr)
-        with torch.enable_grad(), active_edit(model, _DenseDelta(deltas, self.conv1d)):
+        # fitted on the model as the caller runs it: on top of any edit already active (a sequence of edits)
+        with torch.enable_grad(), active_edit(model, _DenseDelta(deltas, self.conv1d), stack=True):
             for _ in range(self.config.steps):
                 logits, targets, rows = predicted_logits(model, top_hidden(model, state, self.first_block), batch)
                 loss = per_record_nll(logits, targets, rows, len(batch)).sum()

@@ -60,9 +60,30 @@ def install_hooks(model: nn.Module, weight_names: list[str]) -> None:
                 hooked.add(name)
 
 
+class SumOfDeltas:
+    """Output deltas added up (itself an OutputDelta)."""
+
+    def __init__(self, *parts: OutputDelta):
+        self.parts = parts
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(n for p in self.parts for n in p.names))
+
+    def output_delta(self, name: str, x: torch.Tensor) -> torch.Tensor | None:
+        deltas = [d for d in (p.output_delta(name, x) for p in self.parts) if d is not None]
+        return sum(deltas[1:], deltas[0]) if deltas else None
+
+
 @contextmanager
-def active_edit(model: nn.Module, edit: OutputDelta | None) -> Iterator[None]:
-    """Run the model as edited by `edit` in this thread (or context) only; the weights stay untouched."""
+def active_edit(model: nn.Module, edit: OutputDelta | None, stack: bool = False) -> Iterator[None]:
+    """Run the model as edited by `edit` in this thread (or context) only; the weights stay untouched.
+
+    `stack`: on top of the edit already active here (an editor that fits its edit on the model as the
+    caller runs it, e.g. FT-L inside a sequence of edits), instead of in its place."""
+    outer = _ACTIVE_EDIT.get()
+    if stack and edit is not None and outer is not None:
+        edit = SumOfDeltas(outer, edit)
     if edit is not None:
         install_hooks(model, edit.names)
     token = _ACTIVE_EDIT.set(edit)

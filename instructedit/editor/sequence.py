@@ -2,8 +2,7 @@
 
 The result is one cumulative `Edit` value (B = 1); the shared base weights never change. Every forward
 (the editor's own gradient capture included) runs through the hook path `Edit.applied`, so the model may
-be shared by threads. FT-L's own fit makes its ΔW the only active edit, so it is fitted here through a
-subclass that adds ΔW to the cumulative edit (`_FineTuneOnEdited`).
+be shared by threads. FT-L fits its ΔW on top of the active cumulative edit (`active_edit(..., stack=True)`).
 
 Representation. Each live edit is kept as its own normalised single edit (α folded into δ̃, rows that
 contribute nothing dropped). The cumulative low-rank factors would grow by N rows per edit, and the cost
@@ -44,13 +43,11 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from ..baselines import FineTuneEditor, _DenseDelta
 from ..models import families
 from ..prompts import Example
-from ..tokenize import Batch, collate
+from ..tokenize import collate
 from .contract import EditorContract
 from .edit import Edit, EditFactor
-from .forward import per_record_nll, predicted_logits, top_hidden
 from .hooks import active_edit
 
 log = logging.getLogger(__name__)
@@ -109,46 +106,6 @@ def _dense_factor(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if n_in <= n_out:
         return torch.eye(n_in, device=dense.device), dense.float()
     return dense.T.float(), torch.eye(n_out, device=dense.device)
-
-
-class _SumOfDeltas:
-    """Output deltas added up (the OutputDelta protocol of editor.hooks)."""
-
-    def __init__(self, *parts):
-        self.parts = parts
-
-    @property
-    def names(self) -> list[str]:
-        return list(dict.fromkeys(n for p in self.parts for n in p.names))
-
-    def output_delta(self, name: str, x: torch.Tensor) -> torch.Tensor | None:
-        deltas = [d for d in (p.output_delta(name, x) for p in self.parts) if d is not None]
-        return sum(deltas[1:], deltas[0]) if deltas else None
-
-
-class _FineTuneOnEdited(FineTuneEditor):
-    """FT-L fitted on the model as edited by `base`: FineTuneEditor's own fit makes its ΔW the only active
-    edit, this one adds it to `base` (same optimisation otherwise)."""
-
-    def __init__(self, editor: FineTuneEditor, base: Edit):
-        self.__dict__.update(vars(editor))
-        self.base = base
-
-    def _fit(self, model: nn.Module, batch: Batch, state) -> dict[str, torch.Tensor]:
-        deltas = {n: torch.zeros_like(model.get_parameter(n), requires_grad=True) for n in self.weight_names}
-        optimizer = torch.optim.Adam(deltas.values(), lr=self.config.lr)
-        stacked = _SumOfDeltas(self.base, _DenseDelta(deltas, self.conv1d))
-        with torch.enable_grad(), active_edit(model, stacked):
-            for _ in range(self.config.steps):
-                logits, targets, rows = predicted_logits(model, top_hidden(model, state, self.first_block), batch)
-                loss = per_record_nll(logits, targets, rows, len(batch)).sum()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    for delta in deltas.values():
-                        delta.clamp_(-self.config.norm_constraint, self.config.norm_constraint)
-        return {n: d.detach() for n, d in deltas.items()}
 
 
 def _check_shapes(model: nn.Module, edit: Edit) -> None:
@@ -264,8 +221,6 @@ class EditSequence:
         with self._lock:
             current = self.cumulative()
             editor = self.editor if self._own_norms is None else self._own_norms
-            if current is not None and isinstance(editor, FineTuneEditor):
-                editor = _FineTuneOnEdited(editor, current)
             with torch.no_grad(), active_edit(self.model, current):
                 # the trunk below first_block is the same under any edit (edits touch the top blocks only);
                 # the editor's gradient capture runs the top blocks with `current` active
