@@ -112,6 +112,8 @@ CASES = {
     "figures from a missing results folder": (["figures", "--results", "{missing}"], ["--results", "does not exist"]),
     "reproduce with an unknown editor": (["reproduce", "--editors", "nope"], ["--editors: unknown nope"]),
     "sweep with an unknown variant": (["sweep", "--variants", "nope"], ["--variants: unknown nope"]),
+    "objective sweep with a rank variant": (["sweep", "--objective", "--variants", "rank-32"],
+                                            ["--variants: unknown rank-32"]),
 }
 
 

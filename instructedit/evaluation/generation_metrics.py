@@ -345,7 +345,8 @@ def probes_from_example(example: Example, max_per_group: int | None = None) -> G
     """A built example's generation probes, wrapped with its instruction exactly as build_example wraps.
 
     Locality probes carry their group (`schema.locality_group`: unrelated, neighbour, same_subject) as
-    their kind; `max_per_group` keeps the first that many of each group (generation is the dear part)."""
+    their kind; `max_per_group` keeps the first that many of each locality group, paraphrases and
+    portability prompts (generation is the dear part; the token metrics score them all)."""
     record = example.record
     locality, taken = [], {}
     for probe in record.locality:
@@ -359,7 +360,7 @@ def probes_from_example(example: Example, max_per_group: int | None = None) -> G
 
     return GenerationProbes(
         edit_prompt=wrap(record.prompt), target_aliases=(record.target,), plain_prompt=record.prompt,
-        paraphrases=tuple(wrap(r) for r in record.rephrases),
-        portability=tuple(AnswerPrompt(wrap(p.prompt), _probe_answers(p)) for p in record.portability),
+        paraphrases=tuple(wrap(r) for r in record.rephrases[:max_per_group]),
+        portability=tuple(AnswerPrompt(wrap(p.prompt), _probe_answers(p)) for p in record.portability[:max_per_group]),
         locality=tuple(locality),
     )

@@ -283,9 +283,9 @@ def reproduce_inputs(args) -> None:
 
 
 def sweep_inputs(args) -> None:
-    from workbench.experiments.sweep import VARIANTS
+    from workbench.experiments import objective_sweep, sweep
 
-    known_names(args.variants, VARIANTS, "--variants")
+    known_names(args.variants, objective_sweep.VARIANTS if args.objective else sweep.VARIANTS, "--variants")
     not_a_file(args.root, "--root")
 
 

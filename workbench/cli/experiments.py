@@ -40,11 +40,17 @@ def reproduce(args) -> int:
 
 
 def sweep(args) -> int:
+    from workbench.experiments import objective_sweep
     from workbench.experiments.sweep import sweep as run
 
     checks.sweep_inputs(args)
     with quiet_unless_verbose(args):
-        log.info("wrote %s", run(args.variants, Path(args.root) if args.root else None))
+        if args.objective:
+            for name in args.variants or list(objective_sweep.VARIANTS):
+                log.info("wrote %s", objective_sweep.run_variant(name))
+            log.info("wrote %s", objective_sweep.report())
+        else:
+            log.info("wrote %s", run(args.variants, Path(args.root) if args.root else None))
     return 0
 
 
@@ -98,7 +104,11 @@ def reproduce_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def sweep_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variants", type=csv, help="only these variants (default: all; see workbench/experiments/sweep.py)")
+    p.add_argument("--objective", action="store_true",
+                   help="the training-objective sweep (workbench/experiments/objective_sweep.py): validation "
+                        "records with token and generation metrics, assets/results/objective-sweep.md")
+    p.add_argument("--variants", type=csv, help="only these variants (default: all; see workbench/experiments/"
+                                                "sweep.py, or objective_sweep.py with --objective)")
     p.add_argument("--root", help="folder for the sweep's runs (default runs/sweep)")
 
 

@@ -30,9 +30,9 @@ from .sweep import _trained
 log = logging.getLogger(__name__)
 BUDGET = ("steps=200", "eval_every=200")
 GROUPS = "locality_groups=[neighbour, same_subject, unrelated]"
-VARIANTS: dict[str, tuple[str, ...]] = {   # name -> overrides of configs/instructedit.yaml
-    "paper": (),                                                    # edit NLL + KL on one locality probe
-    "groups": (GROUPS,),                                            # + KL on a neighbour and a same-subject probe
+VARIANTS: dict[str, tuple[str, ...]] = {   # name -> overrides of configs/instructedit.yaml (each variant complete)
+    "paper": ("c_cont=0", "locality_groups=[]"),                    # edit NLL + KL on one locality probe
+    "groups": ("c_cont=0", GROUPS),                                 # + KL on a neighbour and a same-subject probe
     "cont": ("c_cont=1.0", GROUPS),                                 # + KL on the base continuation after the target
     "cont-strong": ("c_cont=4.0", GROUPS),
 }

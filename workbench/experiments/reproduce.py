@@ -148,8 +148,10 @@ def provenance(plan: Plan, seconds: dict) -> dict:
                                             **_split_rule(spec)}
     configs = {name: {"config": e.config, "overrides": list(e.overrides)} for name, e in EDITORS.items()}
     previous = plan.results / "provenance.json"
-    trained = json.loads(previous.read_text()).get("train_cpu_seconds", {}) if previous.is_file() else {}
-    pieces = pieces_summary(plan.runs / "eval" / "pieces")
+    before = json.loads(previous.read_text()) if previous.is_file() else {}
+    trained = before.get("train_cpu_seconds", {})
+    # evaluations of earlier runs (another machine, another session) are kept beside this run's pieces
+    pieces = before.get("evaluations", {}) | pieces_summary(plan.runs / "eval" / "pieces")
     return {"data": files, "editors": configs, "train_cpu_seconds": {**trained, **seconds},
             "evaluation_cpu_seconds": sum(p["cpu_seconds"] or 0.0 for p in pieces.values()),
             "evaluations": pieces, "quick": plan.quick}

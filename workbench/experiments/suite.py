@@ -54,4 +54,6 @@ EXPERIMENTS: dict[str, Experiment] = {
     "figure2d": Experiment(("instructedit-recent", "instructedit-recent-convsent"), ("recent", "counterfact", "zsre"),
                            per_task=100),
     "instruction-sweep": Experiment(("instructedit",), ("zsre",), tuple(str(i) for i in range(10)), per_task=50),
+    # the room for editing: the unedited model on the real test splits, both metric families
+    "base-model": Experiment(("base",), per_task=100),
 }
