@@ -13,7 +13,7 @@ from analysis.separation import separation_by_editor
 from instructedit.data.tasks import load_split
 from instructedit.editor.editor import Editor
 from instructedit.io import atomic_write_json
-from instructedit.models.loading import load_model
+from instructedit.models import loading
 from instructedit.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def _model_spec(editor_dir: Path) -> str:
 
 def collect_all(editor_dirs: list[Path], tasks: list[str], options: CollectOptions, model_spec: str | None = None):
     """One DirectionSet holding every editor's vectors on the first `options.n` test records of each task."""
-    model, tokenizer = load_model(model_spec or _model_spec(editor_dirs[0]))
+    model, tokenizer = loading.load_model(model_spec or _model_spec(editor_dirs[0]))
     records = [r for task in tasks for r in load_split(task, "test")[: options.n]]
     sets = []
     for editor_dir in editor_dirs:

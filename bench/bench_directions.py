@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -26,19 +24,11 @@ from instructedit.editor.editor import Editor
 from instructedit.models import load_model
 from instructedit.prompts import build_example
 from instructedit.tokenize import collate
+from timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("recent", "counterfact", "zsre")
 
-
-def _median_time(fn, runs: int) -> float:
-    fn()  # warm-up (first-call allocations, lazy imports)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _floor(model, tokenizer, editor: Editor, records, options: CollectOptions):
@@ -67,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     editor = Editor.load(args.editor, model).eval()
     records = [r for task in TASKS for r in load_split(task, "test")[:args.n]]
     options = CollectOptions(n=args.n, batch_size=args.batch_size)
-    collect_s = _median_time(lambda: collect(model, tokenizer, editor, records, "bench", options, progress=False),
+    collect_s = median_seconds(lambda: collect(model, tokenizer, editor, records, "bench", options, progress=False),
                              args.runs)
-    floor_s = _median_time(_floor(model, tokenizer, editor, records, options), args.runs)
+    floor_s = median_seconds(_floor(model, tokenizer, editor, records, options), args.runs)
     print(json.dumps({
         "bench": "direction_collection", "model": args.model, "editor": Path(args.editor).name,
         "tasks": list(TASKS), "records": len(records), "batch_size": args.batch_size, "kinds": list(options.kinds),

@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import statistics
-import time
 
 import torch
 
@@ -17,19 +16,11 @@ from instructedit.editor.editor import Editor, EditorConfig
 from instructedit.editor.forward import full_logits, per_record_nll
 from instructedit.models import load_model
 from instructedit.tokenize import encode_batch
+from timing import timed
 
 PROMPT = ("Task: CounterFact\nDescription: Replace the fact stated about the subject with the new answer.\n"
           "Input: The Eiffel Tower is located in the city of")
 
-
-def _timed(fn, runs: int) -> list[float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
@@ -60,7 +51,7 @@ def main() -> None:
                 p.requires_grad_(False)
                 p.grad = None
 
-    edit_times, floor_times = _timed(edit, args.runs), _timed(floor, args.runs)
+    edit_times, floor_times = timed(edit, args.runs), timed(floor, args.runs)
     med_edit, med_floor = statistics.median(edit_times), statistics.median(floor_times)
     print(json.dumps({
         "bench": "edit_latency", "model": args.model, "tokens": int(batch.input_ids.shape[1]), "rank": args.rank,

@@ -28,6 +28,7 @@ from instructedit.editor.sequence import EditSequence
 from instructedit.models import load_model
 from instructedit.paths import ASSETS_DIR
 from instructedit.tokenize import collate
+from timing import median_seconds
 
 SUBJECTS = ("the Eiffel Tower", "Danielle Darrieux", "Tadej Pogacar", "the Colosseum", "Hamlet", "Mount Fuji",
             "the Louvre", "Big Ben", "the Danube", "Lake Como", "the Alhambra")
@@ -40,15 +41,6 @@ def records(n: int) -> list[EditRecord]:
                        rephrases=(f"{SUBJECTS[i % len(SUBJECTS)]} (fact {i}) can be found in",))
             for i in range(n)]
 
-
-def _median_seconds(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def unfolded(sequence: EditSequence) -> Edit:
@@ -68,8 +60,8 @@ def forward_ms(model, batch, state, start: int, edit: Edit | None, runs: int) ->
         predicted_logits(model, top_hidden(model, state, start), batch)
 
     with edit.applied(model) if edit is not None else nullcontext():
-        return {"full_ms": round(_median_seconds(whole, runs) * 1000, 2),
-                "top_blocks_ms": round(_median_seconds(top, runs) * 1000, 2)}
+        return {"full_ms": round(median_seconds(whole, runs) * 1000, 2),
+                "top_blocks_ms": round(median_seconds(top, runs) * 1000, 2)}
 
 
 def checkpoint(model, sequence: EditSequence, batch, state, start: int, edit_times: list[float], runs: int) -> dict:

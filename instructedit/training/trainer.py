@@ -22,7 +22,8 @@ from ..editor.editor import Editor
 from ..editor.forward import per_record_mean, per_record_nll, predicted_logits, top_hidden
 from ..evaluation.metrics import score_examples
 from ..instructions import Instruction, load_instruction_set
-from ..models.loading import fingerprint, load_model
+from ..models import loading
+from ..models.loading import fingerprint
 from ..paths import cache_dir
 from ..prompts import Example, build_example, training_instruction
 from ..tokenize import collate
@@ -43,7 +44,7 @@ class Trainer:
         # averaged across processes before each step, only the main process validates, saves and logs.
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
         if model is None:
-            model, tokenizer = load_model(config.model)
+            model, tokenizer = loading.load_model(config.model)
         self.model, self.tokenizer = model.to(self.accelerator.device), tokenizer
         torch.manual_seed(config.seed)
         self.editor = Editor(model, config.editor).to(self.accelerator.device)

@@ -15,7 +15,7 @@ from typing import TextIO
 from instructedit.data.records import TASKS
 
 from . import checks
-from .common import INSTRUCTION_HELP, load_model_and_editor, log
+from .common import add_edit_settings, load_model_and_editor, log
 from .edit_command import COMBINED, Session
 from .edit_files import FILE_FORMATS
 from .edit_view import side_by_side
@@ -75,11 +75,7 @@ def ask_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="counterfact", choices=list(TASKS),
                    help="the task of edit rows without one, i.e. which task's instructions they get "
                         "(default: counterfact)")
-    p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
-    p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
-    p.add_argument("--max-new-tokens", type=int, default=30,
-                   help=f"greedy continuation length, 1-{checks.MAX_NEW_TOKENS} (default: 30)")
-    p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
+    add_edit_settings(p, 30, checks.MAX_NEW_TOKENS)
 
 
 COMMANDS = {

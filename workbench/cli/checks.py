@@ -34,20 +34,21 @@ def in_range(value: int | None, flag: str, low: int, high: int) -> None:
         raise ValueError(f"{flag} must be between {low} and {high}, got {value}")
 
 
-def existing_file(path: str | Path, flag: str) -> Path:
+def _existing(path: str | Path, flag: str, folder: bool) -> Path:
     path = Path(path)
-    if not path.is_file():
-        state = "is a folder, not a file" if path.is_dir() else "does not exist"
+    if not (path.is_dir() if folder else path.is_file()):
+        wanted, other = ("folder", "file") if folder else ("file", "folder")
+        state = f"is a {other}, not a {wanted}" if path.exists() else "does not exist"
         raise FileNotFoundError(f"{flag}: {path} {state}")
     return path
+
+
+def existing_file(path: str | Path, flag: str) -> Path:
+    return _existing(path, flag, folder=False)
 
 
 def existing_folder(path: str | Path, flag: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        state = "is a file, not a folder" if path.exists() else "does not exist"
-        raise FileNotFoundError(f"{flag}: {path} {state}")
-    return path
+    return _existing(path, flag, folder=True)
 
 
 def not_a_file(path: str | Path | None, flag: str) -> None:

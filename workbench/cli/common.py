@@ -42,3 +42,13 @@ def quiet_unless_verbose(args) -> Iterator[None]:
 
     with quiet_transformers(not getattr(args, "verbose", False)):
         yield
+
+
+def add_edit_settings(p, max_new_tokens: int, max_allowed: int) -> None:
+    """The flags every command that makes edits and generates shares: instruction, instruction set,
+    continuation length, model."""
+    p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
+    p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
+    p.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
+                   help=f"greedy continuation length, 1-{max_allowed} (default: {max_new_tokens})")
+    p.add_argument("--model", help="model spec (default: the one the editor was trained on)")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from instructedit.data.records import SENTIMENTS, TASKS
 
 from . import checks
-from .common import INSTRUCTION_HELP, load_model_and_editor, log
+from .common import add_edit_settings, load_model_and_editor, log
 from .edit_files import FILE_FORMATS
 from .edit_view import record_table
 
@@ -171,11 +171,7 @@ def edit_arguments(p: argparse.ArgumentParser) -> None:
                    help="an unrelated fact that must not change, scored as Locality (repeat for more)")
     p.add_argument("--topic", help="ConvSent: the topic of the opinion")
     p.add_argument("--label", choices=list(SENTIMENTS), help="ConvSent: the requested sentiment")
-    p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
-    p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
-    p.add_argument("--max-new-tokens", type=int, default=20,
-                   help=f"greedy continuation length, 1-{checks.MAX_NEW_TOKENS} (default: 20)")
-    p.add_argument("--model", help="model spec (default: the one the editor was trained on)")
+    add_edit_settings(p, 20, checks.MAX_NEW_TOKENS)
 
 
 COMMANDS = {

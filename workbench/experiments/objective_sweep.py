@@ -20,7 +20,7 @@ from instructedit.editor.editor import Editor
 from instructedit.evaluation import schema
 from instructedit.evaluation.evaluate import evaluate
 from instructedit.io import atomic_write_json, atomic_write_text
-from instructedit.models.loading import load_model
+from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
 from instructedit.training.config import TrainConfig
 from instructedit.training.trainer import Trainer
@@ -52,7 +52,7 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
     if name not in VARIANTS:
         raise ValueError(f"unknown objective variant {name!r}; known: {', '.join(VARIANTS)}")
     if model is None:
-        model, tokenizer = load_model("smollm2-135m")
+        model, tokenizer = loading.load_model("smollm2-135m")
     out = _root() / name
     overrides = [*VARIANTS[name], *BUDGET, f"out_dir={out}"]
     config = TrainConfig.from_yaml(PROJECT_DIR / "configs" / "instructedit.yaml", overrides)

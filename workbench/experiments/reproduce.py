@@ -18,7 +18,7 @@ from instructedit.data.tasks import SPLITS, load_split
 from instructedit.editor.editor import CONFIG_FILE, Editor
 from instructedit.evaluation.evaluate import evaluate, write_results
 from instructedit.io import atomic_write_json
-from instructedit.models.loading import load_model
+from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
 from instructedit.training.config import TrainConfig
 from instructedit.training.state import STATE_FILE
@@ -163,7 +163,7 @@ def reproduce(quick: bool = False, editors: list[str] | None = None, experiments
     plan = Plan.make(quick, root)
     if limit is not None:
         plan.eval_limit = min(limit, plan.eval_limit or limit)
-    model, tokenizer = load_model("smollm2-135m")
+    model, tokenizer = loading.load_model("smollm2-135m")
     seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS)) if train else {}
     for name in experiments or list(EXPERIMENTS):
         log.info("wrote %s", run_experiment(plan, name, model, tokenizer))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from instructedit.editor.editor import CONFIG_FILE, WEIGHTS_FILE, Editor
 from instructedit.io import atomic_write_json, atomic_write_text
-from instructedit.models.loading import load_model
+from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
 from instructedit.training.config import TrainConfig
 from instructedit.training.state import STATE_FILE
@@ -62,7 +62,7 @@ def sweep(names: list[str] | None = None, root: Path | None = None, out: Path | 
     unknown = set(names or []) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown sweep variant(s) {sorted(unknown)}; known: {', '.join(VARIANTS)}")
-    model, tokenizer = load_model("smollm2-135m")
+    model, tokenizer = loading.load_model("smollm2-135m")
     rows = {name: run_variant(name, root, model, tokenizer) for name in names or VARIANTS}
     atomic_write_json(out / "sweep.json", rows)
     atomic_write_text(out / "sweep.md", markdown(rows))
