@@ -1,4 +1,4 @@
-"""`instructedit` command line: train | eval | edit | ask | analyze | figures | reproduce | sweep |
+"""`instructedit` command line: train | eval | edit | ask | sequence | analyze | figures | reproduce | sweep |
 instructions [list|optimize|compare]. One registry of commands, each module owning its commands' flags;
 every command checks its inputs (`checks`) before it loads a model."""
 from __future__ import annotations
@@ -7,10 +7,11 @@ import argparse
 import logging
 import sys
 
-from . import ask, edit_command, editing, experiments, instructions
+from . import ask, edit_command, editing, experiments, instructions, sequence
 from .common import log
 
-COMMANDS = editing.COMMANDS | edit_command.COMMANDS | ask.COMMANDS | experiments.COMMANDS | instructions.COMMANDS
+COMMANDS = (editing.COMMANDS | edit_command.COMMANDS | ask.COMMANDS | sequence.COMMANDS | experiments.COMMANDS
+            | instructions.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,48 @@
+"""`instructedit sequence`: many edits one after another, re-scored at checkpoints, for MEND and FT-L."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from instructedit.models import loading
+from workbench.cli import main
+
+
+def _records(path):
+    path.write_text(json.dumps([{"case_id": i, "prompt": f"The capital of Fact {i} is", "target_new": "Rome",
+                                 "rephrase_prompt": f"Fact {i} is in", "locality_prompt": "Tokyo is in",
+                                 "locality_ground_truth": "Japan"} for i in range(6)]))
+
+
+def test_sequence_scores_each_checkpoint_for_every_editor(save_tiny_editor, tmp_path, capsys):
+    editor = save_tiny_editor(tmp_path / "ed", jitter=0.05)
+    data = tmp_path / "cf.json"
+    _records(data)
+    code = main(["sequence", "--editor", str(editor), "--editor", "ft-l", "--data", str(data),
+                 "--checkpoints", "1,3,5", "--out", str(tmp_path / "seq")])
+    assert code == 0
+    result = json.loads((tmp_path / "seq.json").read_text())
+    assert set(result) == {"ed", "ft-l"}
+    for name, run in result.items():
+        assert [point["T"] for point in run["checkpoints"]] == [1, 3, 5]
+        last = run["checkpoints"][-1]
+        assert len(last["records"]) == 5 and 0.0 <= last["summary"]["reliability"] <= 1.0
+    assert "| ft-l | 5 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--checkpoints", "0,10"], "--checkpoints: give numbers of edits >= 1"),
+    (["--checkpoints", "ten"], "--checkpoints: whole numbers expected"),
+    (["--limit", "0"], "--limit"),
+    (["--data", "missing.json"], "--data: missing.json does not exist"),
+])
+def test_bad_sequence_input_fails_before_the_model_loads(save_tiny_editor, tmp_path, caplog, monkeypatch, argv,
+                                                         message):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(loading, "load_model", refuse)
+    editor = save_tiny_editor(tmp_path / "ed")
+    assert main(["sequence", "--editor", str(editor), *argv]) == 2
+    assert message in caplog.text

@@ -1,0 +1,114 @@
+"""`sequence`: many edits on one model, one after another, and what is left of them at T = 1, 10, 100, ...
+
+Each `--editor` (a folder, or the built-in baseline `ft-l`) edits the same seeded order of records, every
+edit computed on the model as edited so far (`EditSequence`); at each checkpoint T the first T edits are
+re-scored (retention: token Reliability / Generalization / Portability, and with `--generation` whether
+the greedy continuation starts with the target) together with fixed locality probes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from instructedit.data.tasks import dataset_names
+
+from . import checks
+from .common import INSTRUCTION_HELP, csv, load_base_model, load_editor, log
+
+FT_L = "ft-l"
+SHOWN = ("reliability", "generalization", "locality", "gen_reliability")
+
+
+def _inputs(args) -> tuple[str, list[int], dict | None]:
+    """The model spec every editor shares, the checkpoints and the instruction set, checked before any load."""
+    specs = {name: checks.editor_folder(name) for name in args.editor if name != FT_L}
+    if len(set(specs.values())) > 1:
+        raise ValueError("--editor: the editors were trained on different models: "
+                         + ", ".join(f"{k} ({v})" for k, v in specs.items()))
+    try:
+        marks = sorted({int(v) for v in args.checkpoints})
+    except ValueError:
+        raise ValueError(f"--checkpoints: whole numbers expected, got {','.join(args.checkpoints)}") from None
+    if not marks or marks[0] < 1:
+        raise ValueError("--checkpoints: give numbers of edits >= 1, e.g. 1,10,100")
+    checks.at_least(args.limit, "--limit")
+    if args.data:
+        args.format = checks.data_file(args.data, args.format)
+    catalog = checks.instruction_set(args.instruction_set) if args.instruction_set else None
+    return args.model or next(iter(specs.values()), "smollm2-135m"), marks, catalog
+
+
+def _editor(name: str, model):
+    from instructedit.baselines import FineTuneConfig, FineTuneEditor
+    from instructedit.models.families import num_blocks
+
+    if name == FT_L:
+        return FineTuneEditor(model, FineTuneConfig(edit_last_k=min(3, num_blocks(model))))
+    return load_editor(name, model)
+
+
+def markdown(results: dict[str, dict]) -> str:
+    lines = ["| editor | T | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
+    for name, result in results.items():
+        for point in result["checkpoints"]:
+            cells = [point["summary"].get(key) for key in SHOWN]
+            lines.append(f"| {name} | {point['T']} | " + " | ".join("–" if c is None else f"{100 * c:.1f}"
+                                                                    for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sequence(args) -> int:
+    from instructedit.data.loaders import load_records
+    from instructedit.data.tasks import load_split
+    from instructedit.evaluation.sequential import evaluate_sequence
+    from instructedit.io import atomic_write_json, atomic_write_text
+
+    spec, marks, catalog = _inputs(args)
+    model, tokenizer = load_base_model(spec, args.verbose)
+    if args.data:
+        records = load_records(args.data, args.format, skip_invalid=True)
+    else:
+        records = load_split(args.task, args.split)
+    records = records[: args.limit or max(marks)]
+    results = {}
+    for name in args.editor:
+        results[Path(name).name] = evaluate_sequence(
+            model, tokenizer, _editor(name, model), records, marks, args.instruction, seed=args.seed,
+            catalog=catalog, generation=args.generation, lifelong_stats=args.lifelong_stats)
+    if args.out:
+        atomic_write_json(Path(args.out).with_suffix(".json"), results)
+        atomic_write_text(Path(args.out).with_suffix(".md"), markdown(results))
+        log.info("wrote %s.json and .md", args.out)
+    sys.stdout.write(markdown(results) if not args.json else json.dumps(results) + "\n")
+    return 0
+
+
+def sequence_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--editor", action="append", required=True,
+                   help=f"editor folder, or `{FT_L}` for the fine-tuning baseline (repeat to compare)")
+    p.add_argument("--task", default="zsre", choices=list(dataset_names()),
+                   help="data set whose records are edited (default: zsre, the held-out task)")
+    p.add_argument("--split", default="test", help="its split (default: test)")
+    p.add_argument("--data", help="a data file to edit instead of a registered split")
+    p.add_argument("--format", help="the data file's format (default: detected)")
+    p.add_argument("--checkpoints", type=csv, default=["1", "10", "100"],
+                   help="numbers of edits after which everything is re-scored (default: 1,10,100)")
+    p.add_argument("--limit", type=int, help="records to draw the order from (default: the largest checkpoint)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the edit order (default: 0)")
+    p.add_argument("--generation", action="store_true",
+                   help="also score whether each earlier edit's greedy continuation starts with its target")
+    p.add_argument("--lifelong-stats", action="store_true",
+                   help="update the MEND normaliser statistics at edit time (on a copy; the editor is unchanged)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    p.add_argument("--out", help="write <out>.json (per checkpoint, per record) and <out>.md")
+    p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
+    p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
+    p.add_argument("--model", help="model spec (default: the one the editors were trained on)")
+
+
+COMMANDS = {
+    "sequence": ("edit many records one after another on one model and re-score every earlier edit at "
+                 "checkpoints T (retention and locality)", sequence_arguments, sequence),
+}
