@@ -202,6 +202,19 @@ class Editor(nn.Module, EditorContract):
                                                                   "weights", "editor"}}
         return editor.eval()
 
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """Upload to the Hugging Face Hub with a model card (see `hub.push_to_hub`)."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, model: nn.Module, **kwargs) -> "Editor":
+        """From a local directory or a Hub repo id, fingerprint checked (see `hub.from_pretrained`)."""
+        from .hub import from_pretrained
+
+        return from_pretrained(source, model, **kwargs)
+
     def _check_model(self, info: dict, model: nn.Module, check_fingerprint: bool) -> None:
         saved = {n: tuple(s) for n, s in info["weights"].items()}
         if saved != {n: tuple(s) for n, s in self.shapes.items()}:

@@ -26,8 +26,10 @@ class Family:
     conv1d: bool
     embed: Callable[[nn.Module, torch.Tensor], "BlockInput"]
     final_norm: str
-    block_extra: Callable[[int, object], dict] = lambda length, device: {}
+    block_extra: Callable[[nn.Module, torch.Tensor], dict] = lambda model, hidden: {}
     up_module: str = "mlp.up_proj"  # the MLP input projection: the default weight for direction analysis
+    path: str = "registry"  # how blocks run and logits are made: a key of RUNNERS and HEADS
+    softcap: float | None = None  # final logit soft-capping (Gemma 2): logits = cap * tanh(logits / cap)
 
 
 @dataclass
@@ -46,6 +48,10 @@ def _positions(length: int, device) -> dict:
     return {"position_ids": torch.arange(length, device=device).unsqueeze(0)}
 
 
+def _hidden_positions(model: nn.Module, hidden: torch.Tensor) -> dict:
+    return _positions(hidden.shape[1], hidden.device)
+
+
 def _embed_llama(model: nn.Module, input_ids: torch.Tensor) -> BlockInput:
     return BlockInput(model.model.embed_tokens(input_ids), _positions(input_ids.shape[1], input_ids.device))
 
@@ -59,7 +65,7 @@ def _embed_gpt2(model: nn.Module, input_ids: torch.Tensor) -> BlockInput:
 
 LLAMA_MLP = ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 _llama = dict(blocks="model.layers", editable=LLAMA_MLP, conv1d=False, embed=_embed_llama, final_norm="model.norm",
-              block_extra=_positions)
+              block_extra=_hidden_positions)
 
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", "transformer.h", ("mlp.c_fc", "mlp.c_proj"), True, _embed_gpt2, "transformer.ln_f",
@@ -72,13 +78,14 @@ FAMILIES: dict[str, Family] = {
 
 
 def family_of(model: nn.Module) -> Family:
+    """The registry's Family for known model types, else one discovered from the module tree (cached on
+    the model; see `discovery.py`)."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in FAMILIES:
-        raise ValueError(
-            f"model family {model_type!r} is not in the registry ({', '.join(FAMILIES)}); "
-            "add a Family entry to instructedit.models.families.FAMILIES"
-        )
-    return FAMILIES[model_type]
+    if model_type in FAMILIES:
+        return FAMILIES[model_type]
+    from .discovery import discovered_family
+
+    return discovered_family(model, registry=tuple(FAMILIES))
 
 
 def blocks_of(model: nn.Module) -> nn.ModuleList:
@@ -130,11 +137,16 @@ def device_of(model: nn.Module) -> torch.device:
 
 def state_from_hidden(model: nn.Module, hidden: torch.Tensor) -> BlockInput:
     """A BlockInput for cached hidden states [B, T, d] (adds what the family's blocks need, e.g. positions)."""
-    return BlockInput(hidden, family_of(model).block_extra(hidden.shape[1], hidden.device))
+    return BlockInput(hidden, family_of(model).block_extra(model, hidden))
 
 
 def run_blocks(model: nn.Module, state: BlockInput, start: int, stop: int | None = None) -> BlockInput:
     """Run blocks [start, stop) on a right-padded batch with causal attention (exact at real positions)."""
+    return RUNNERS[family_of(model).path](model, state, start, stop)
+
+
+def _run_registry(model: nn.Module, state: BlockInput, start: int, stop: int | None) -> BlockInput:
+    """Blocks called as the registry's families expect: hidden, no mask (causal), rotary from positions."""
     blocks = blocks_of(model)
     hidden = state.hidden
     extra = dict(state.extra)
@@ -156,7 +168,17 @@ def head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     Training and scoring need logits at a few positions only. For 2-64 rows on CPU, W·hᵀ is 1.2-4x
     faster than `F.linear` (h·Wᵀ picks a slow kernel for a [d, vocab] transposed weight; forward and
     backward, measured with bench/bench_train_step.py); the values agree to float rounding."""
-    normed = _get(model, family_of(model).final_norm)(hidden)
+    return HEADS[family_of(model).path](model, hidden)
+
+
+def _norm_head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    fam = family_of(model)
+    normed = _get(model, fam.final_norm)(hidden) if fam.final_norm else hidden
+    logits = _output_logits(model, normed)
+    return fam.softcap * torch.tanh(logits / fam.softcap) if fam.softcap else logits
+
+
+def _output_logits(model: nn.Module, normed: torch.Tensor) -> torch.Tensor:
     output = model.get_output_embeddings()
     rows = normed.reshape(-1, normed.shape[-1])
     if normed.device.type != "cpu" or len(rows) > SMALL_HEAD_ROWS or not isinstance(output, nn.Linear):
@@ -165,3 +187,28 @@ def head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     if output.bias is not None:
         logits = logits + output.bias
     return logits.reshape(*normed.shape[:-1], logits.shape[-1])
+
+
+def _logits_pass_through(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The full-forward path's 'hidden states' are already the model's logits."""
+    return hidden
+
+
+def _run_full_forward(model: nn.Module, state: BlockInput, start: int, stop: int | None) -> BlockInput:
+    from .discovery import run_full_forward
+
+    return run_full_forward(model, state, start, stop)
+
+
+def _run_captured(model: nn.Module, state: BlockInput, start: int, stop: int | None) -> BlockInput:
+    from .discovery import run_captured
+
+    return run_captured(model, state, start, stop)
+
+
+RUNNERS: dict[str, Callable[..., BlockInput]] = {
+    "registry": _run_registry, "captured": _run_captured, "full-forward": _run_full_forward,
+}
+HEADS: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
+    "registry": _norm_head, "captured": _norm_head, "full-forward": _logits_pass_through,
+}

@@ -1,4 +1,4 @@
-"""Tiny randomly initialised GPT-2 and Llama models with an offline byte-level BPE tokenizer (fast tests)."""
+"""Tiny randomly initialised causal LMs (GPT-2, Llama and the architectures of `_DISCOVERED`) with an offline byte-level BPE tokenizer (fast tests)."""
 from __future__ import annotations
 
 import functools
@@ -49,7 +49,48 @@ def _llama_config(vocab: int, layers: int, dim: int, special: int):
                        bos_token_id=special, eos_token_id=special, pad_token_id=special)
 
 
-TINY_CONFIGS = {"gpt2": _gpt2_config, "llama": _llama_config}
+def _common(vocab: int, layers: int, dim: int, special: int) -> dict:
+    """Arguments every causal-LM config accepts (sizes under their common names, SDPA attention)."""
+    return dict(vocab_size=vocab, hidden_size=dim, num_hidden_layers=layers, num_attention_heads=4,
+                max_position_embeddings=512, attn_implementation="sdpa",
+                bos_token_id=special, eos_token_id=special, pad_token_id=special)
+
+
+# architectures outside the family registry (found by `discovery.py`): config class, its own size names
+_DISCOVERED = {
+    "gptj": ("GPTJConfig", lambda d: dict(n_embd=d, n_layer=None, n_head=4, n_positions=512, rotary_dim=8,
+                                          resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)),
+    "gpt_neox": ("GPTNeoXConfig", lambda d: dict(intermediate_size=d * 3, rotary_pct=0.25, hidden_dropout=0.0,
+                                                 attention_dropout=0.0)),
+    "opt": ("OPTConfig", lambda d: dict(ffn_dim=d * 3, word_embed_proj_dim=d, dropout=0.0, attention_dropout=0.0)),
+    "phi3": ("Phi3Config", lambda d: dict(intermediate_size=d * 3, num_key_value_heads=2, resid_pdrop=0.0,
+                                          embd_pdrop=0.0, attention_dropout=0.0)),
+    "gemma2": ("Gemma2Config", lambda d: dict(intermediate_size=d * 3, num_key_value_heads=2, head_dim=16,
+                                              attn_implementation="eager",
+                                              sliding_window=4)),
+    "falcon": ("FalconConfig", lambda d: dict(new_decoder_architecture=False, multi_query=True, alibi=False,
+                                              hidden_dropout=0.0, attention_dropout=0.0)),
+    "mistral": ("MistralConfig", lambda d: dict(intermediate_size=d * 3, num_key_value_heads=2)),
+    "qwen2": ("Qwen2Config", lambda d: dict(intermediate_size=d * 3, num_key_value_heads=2)),
+    "starcoder2": ("Starcoder2Config", lambda d: dict(intermediate_size=d * 3, num_key_value_heads=2,
+                                                      residual_dropout=0.0, embedding_dropout=0.0)),
+    "olmo": ("OlmoConfig", lambda d: dict(intermediate_size=d * 3, num_key_value_heads=2)),
+}
+
+
+def _config_of(family: str):
+    def build(vocab: int, layers: int, dim: int, special: int):
+        import transformers
+
+        class_name, own = _DISCOVERED[family]
+        kwargs = {**_common(vocab, layers, dim, special), **own(dim)}
+        if kwargs.get("n_layer", 0) is None:
+            kwargs["n_layer"] = layers
+        return getattr(transformers, class_name)(**kwargs)
+    return build
+
+
+TINY_CONFIGS = {"gpt2": _gpt2_config, "llama": _llama_config, **{name: _config_of(name) for name in _DISCOVERED}}
 
 
 def tiny_model(family: str = "llama", layers: int = 2, dim: int = 64, seed: int = 0):

@@ -1,0 +1,98 @@
+"""Editors on the Hub without the network: `push_to_hub` with HfApi's create_repo / upload_folder captured,
+the captured files laid out as a local Hub cache (models--owner--name/snapshots/<rev>, refs/main) and
+`from_pretrained` reading them offline: same weights, a working edit, the fingerprint checked."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+import torch
+from huggingface_hub import constants
+
+from instructedit.editor.editor import Editor
+from instructedit.models import fingerprint, tiny_model
+from instructedit.tokenize import encode_batch
+from tiny_editors import tiny_editor
+
+REPO = "someone/tiny-editor"
+REVISION = "0" * 40
+
+
+@pytest.fixture()
+def hub(monkeypatch, tmp_path):
+    """Captures uploads into a fake Hub cache under tmp_path; snapshot_download runs offline on it."""
+    cache = tmp_path / "hub-cache"
+    uploads: dict = {}
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    def create_repo(self, repo_id, **kwargs):
+        uploads["created"] = (repo_id, kwargs)
+
+    def upload_folder(self, *, folder_path, repo_id, allow_patterns=None, **kwargs):
+        repo = cache / f"models--{repo_id.replace('/', '--')}"
+        snapshot = repo / "snapshots" / REVISION
+        files = sorted(p.name for p in Path(folder_path).iterdir())
+        shutil.copytree(folder_path, snapshot)
+        (repo / "refs").mkdir(parents=True)
+        (repo / "refs" / "main").write_text(REVISION)
+        uploads["files"], uploads["allow"] = files, allow_patterns
+        return f"https://huggingface.co/{repo_id}/commit/{REVISION}"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    return uploads, cache
+
+
+@pytest.fixture(scope="module")
+def tiny_setup():
+    model, tokenizer = tiny_model("llama")
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-20.0)
+    editor.model_spec = "tiny-llama"
+    editor.meta = {"metrics": {"reliability": 0.91, "locality": 0.97}, "train": {"steps": 3}}
+    return model, tokenizer, editor
+
+
+def test_push_uploads_safetensors_json_and_card(hub, tiny_setup):
+    uploads, _ = hub
+    model, _, editor = tiny_setup
+    editor.push_to_hub(REPO, private=True)
+    assert uploads["created"][0] == REPO and uploads["created"][1]["private"] is True
+    assert uploads["files"] == ["README.md", "editor.json", "editor.safetensors"]
+    assert set(uploads["allow"]) == set(uploads["files"])
+    snapshot = hub[1] / "models--someone--tiny-editor" / "snapshots" / REVISION
+    card = (snapshot / "README.md").read_text()
+    for expected in ("license: apache-2.0", "base_model: tiny-llama", fingerprint(model), "| reliability | 0.9100 |",
+                     "Editor.from_pretrained('someone/tiny-editor', model)", "Tasks: counterfact"):
+        assert expected in card
+    assert not [p for p in snapshot.iterdir() if p.suffix in {".bin", ".pt", ".pkl", ".pth"}]
+
+
+def test_round_trip_same_weights_and_edit(hub, tiny_setup):
+    model, tokenizer, editor = tiny_setup
+    editor.push_to_hub(REPO)
+    loaded = Editor.from_pretrained(REPO, model)
+    for (name, a), (_, b) in zip(editor.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    batch = encode_batch(tokenizer, ["The capital of Tadej 1 is"], [" Rome"])
+    a, b = editor.edit(model, batch), loaded.edit(model, batch)
+    for name in editor.weight_names:
+        torch.testing.assert_close(a.factors[name].u, b.factors[name].u)
+        torch.testing.assert_close(a.factors[name].d, b.factors[name].d)
+    assert loaded.meta["metrics"]["reliability"] == 0.91
+
+
+def test_from_pretrained_checks_the_fingerprint(hub, tiny_setup):
+    _, _, editor = tiny_setup
+    editor.push_to_hub(REPO)
+    other, _ = tiny_model("llama", seed=1)
+    with pytest.raises(ValueError, match="fingerprint"):
+        Editor.from_pretrained(REPO, other)
+
+
+def test_from_pretrained_local_directory(tmp_path, tiny_setup):
+    model, _, editor = tiny_setup
+    editor.save(tmp_path / "ed")
+    assert Editor.from_pretrained(tmp_path / "ed", model).weight_names == editor.weight_names
