@@ -17,6 +17,7 @@ from instructedit.baselines import FineTuneEditor, NoEditEditor
 from instructedit.data.tasks import SPLITS, load_split
 from instructedit.editor.editor import CONFIG_FILE, Editor
 from instructedit.evaluation.evaluate import evaluate, write_results
+from instructedit.evaluation.generation_metrics import GenerationSettings
 from instructedit.io import atomic_write_json
 from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
@@ -32,6 +33,7 @@ QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_eve
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
 BASELINES = {"base": NoEditEditor, "ft-l": FineTuneEditor}
 GENERATION_RECORDS = 50  # ConvSent records whose greedy reply is scored for fluency and sentiment
+QUICK_GENERATION = GenerationSettings(text_tokens=8)  # --quick: the same metrics on short continuations
 
 
 @dataclass
@@ -106,7 +108,9 @@ def _task_scores(plan: Plan, piece: Piece, cap: int | None, model, tokenizer, ed
         records = load_split(piece.task, "test")[:cap]
         generation = 0 if plan.quick else GENERATION_RECORDS
         started = time.process_time()
-        rows = evaluate(model, tokenizer, editor, records, piece.instruction, generation=generation)["records"]
+        settings = QUICK_GENERATION if plan.quick else None
+        rows = evaluate(model, tokenizer, editor, records, piece.instruction, generation=generation,
+                        settings=settings)["records"]
         piece.save(cap, rows, source, time.process_time() - started)
     return rows
 
