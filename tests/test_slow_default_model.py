@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def brief_editor(default_model, shared_data, tmp_path_factory):
     model, tokenizer = default_model
-    config = TrainConfig(editor=dict(mode="instruct", tasks=["counterfact"], rank=64), steps=120, trunk_store=False, edits_per_step=4,
+    config = TrainConfig(editor=dict(mode="instruct", tasks=["counterfact-rome"], rank=64), steps=120, trunk_store=False, edits_per_step=4,
                          max_train_records=200, val_records=10, eval_every=120, norm_warmup_batches=4,
                          out_dir=str(tmp_path_factory.mktemp("brief")))
     trainer = Trainer(config, model, tokenizer)
