@@ -4,7 +4,7 @@ does what a Space does, as far as it can be done locally.
 1. A fresh venv installed from `requirements.txt` alone (run in the app folder, as a Space does: its last
    line `.` installs the project). Then `instructedit` is uninstalled again, so the app is shown to run from
    its own folder without the package installed, and a cached venv never carries a stale copy of it.
-2. The app-relevant files (app.py, instructedit/, analysis/, assets/, requirements.txt, packages.txt,
+2. The app-relevant files (app.py, instructedit/, analysis/, workbench/, assets/, requirements.txt, packages.txt,
    README.md, pyproject.toml) copied into a temp folder: no tests, no `../shared/data` beside it.
 3. `python app.py` with SYSTEM=spaces and SPACE_ID set (what a Space sets), a fresh HOME and cache (the
    GGUF -> safetensors conversion runs again, ~30 s), offline, and the base weights from a local file: the
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 
 TORCH_PIN = "torch==2.13.0"
 APP_FILES = ("app.py", "requirements.txt", "packages.txt", "README.md", "pyproject.toml")
-APP_DIRS = ("instructedit", "analysis", "assets")
+APP_DIRS = ("instructedit", "analysis", "workbench", "assets")
 BUILD_TIMEOUT_S = 3600
 START_TIMEOUT_S = 300
 EDIT_TIMEOUT_S = 600
