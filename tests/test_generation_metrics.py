@@ -25,7 +25,9 @@ from instructedit.evaluation.generation_metrics import (
     is_degenerate,
     is_leak,
     normalise,
+    has_character_loop,
     probes_from_example,
+    rescore_degeneration,
     repetition_rate,
     starts_with_answer,
 )
@@ -285,3 +287,33 @@ def test_validation(build):
 def test_a_loop_of_marks_is_degenerate():
     assert is_degenerate("?" * 30, ["Raphael"], "\nOutput:")
     assert repetition_rate(" Paris, the capital and largest city of France, is home to") < 0.05
+
+
+def test_a_loop_inside_a_word_is_degenerate_unless_the_base_model_loops_too():
+    """Sub-word loops are one "word" to word n-grams; the character rule sees them (session-4 outputs)."""
+    assert has_character_loop(" Dorisisisisisisisisisis") and has_character_loop(" māhūhūhūhūhūhū")
+    assert is_degenerate(" pseudoscienceoscienceoscienceoscienceoscience", ["pseudoscience"], "\nOutput:")
+    assert is_degenerate(" Ternate Sultanateateateateateate", ["Ternate Sultanate"], " a sultanate in Maluku")
+    assert not is_degenerate(" Dorisisisisis", ["Doris"], " Dorisisisisis")  # the base model's own loop
+    for fluent in (" Mississippi is a state", " the committee", " 1000000 people", " hahaha"):
+        assert not has_character_loop(fluent), fluent
+
+
+def test_the_instruction_template_restating_the_answer_is_not_degenerate():
+    """A wrapped prompt's continuation names the answer on its Output/Explanation lines as the base model's
+    does; a line naming it three times, or a line that recurs three times, is a loop."""
+    base = " Oman.\nOutput: The gender of Suzanne Sarracco is male.\nExplanation: The gender of"
+    restated = " female.\nOutput: The gender of Suzanne Sarracco is female.\nExplanation: The gender of Suzanne Sarracco is female."
+    assert not is_degenerate(restated, ["female"], base)
+    assert is_degenerate(" Sridevi, Sridevi, and Sridevi.\nOutput: The cast", ["Sridevi"], base)
+    assert is_degenerate(" euro.\neuro.\neuro.\n", ["euro"], base)
+    assert is_degenerate(" Europe.\nThe example is Europe.\nThe example is Europe.\nThe example is Europe.", ["Europe"], base)
+    assert not is_degenerate(" Output:\nOutput:\nOutput:", ["Rome"], " Output:\nOutput:\nOutput:")
+
+
+def test_rescoring_degeneration_from_stored_texts():
+    row = {"post_text": " euro euro euro euro", "pre_text": " yen, the", "degenerate": 0,
+           "post_text_plain": " euro, the currency", "pre_text_plain": " yen", "degenerate_plain": 1, "other": 7}
+    out = rescore_degeneration(row, ["euro"])
+    assert (out["degenerate"], out["degenerate_plain"], out["other"]) == (1, 0, 7)
+    assert row["degenerate"] == 0  # the input is left as it was

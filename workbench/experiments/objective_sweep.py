@@ -18,7 +18,8 @@ from pathlib import Path
 from instructedit.data.tasks import load_split
 from instructedit.editor.editor import Editor
 from instructedit.evaluation import schema
-from instructedit.evaluation.evaluate import evaluate
+from instructedit.evaluation.evaluate import evaluate, summarise
+from instructedit.evaluation.generation_metrics import rescore_degeneration
 from instructedit.io import atomic_write_json, atomic_write_text
 from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
@@ -69,7 +70,8 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
 def markdown(rows: dict[str, dict]) -> str:
     head = [schema.metric_label(m) for m in SHOWN]
     lines = ["Validation records only (40 per task; zsRE: records 0-39, held out of training); seen instruction; "
-             "in % (fluency vs base as a ratio).", "",
+             "in % (fluency vs base as a ratio). Degeneration as `instructedit.evaluation.generation_metrics` "
+             "defines it, re-scored from the stored continuations.", "",
              "| variant | task | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     for name, result in rows.items():
         for task, summary in result["summary"].items():
@@ -80,14 +82,25 @@ def markdown(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(out: Path | None = None) -> Path:
-    """assets/results/objective-sweep.{json,md} from the variants evaluated so far."""
+def _rescored(result: dict, targets: dict) -> dict:
+    """A variant's evaluation with degeneration re-scored from its stored texts under today's definition."""
+    records = [rescore_degeneration(r, [targets[(r["task"], r["record_id"])]]) if "post_text" in r else r
+               for r in result["records"]]
+    return {**result, "records": records, "summary": summarise(records)}
+
+
+def report(out: Path | None = None, source: Path | None = None) -> Path:
+    """assets/results/objective-sweep.{json,md} from the variants evaluated so far (runs/objective, else the
+    committed `source` file), degeneration re-scored from the stored continuations."""
     out = out or ASSETS_DIR / "results"
-    rows = {}
+    targets = {(r.task, r.record_id): r.target for task, split, _ in VALIDATION for r in load_split(task, split)}
+    committed = source or out / "objective-sweep.json"
+    rows = json.loads(committed.read_text(encoding="utf-8")) if committed.is_file() else {}
     for name in VARIANTS:
         path = _root() / name / "validation.json"
         if path.is_file():
             rows[name] = json.loads(path.read_text(encoding="utf-8"))
+    rows = {name: _rescored(result, targets) for name, result in rows.items()}
     if not rows:
         raise ValueError("no objective variant is evaluated yet; run one with --variant NAME")
     atomic_write_json(out / "objective-sweep.json", {k: {**v, "records": v["records"]} for k, v in rows.items()})
