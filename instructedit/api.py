@@ -77,13 +77,18 @@ def make_edit(model, tokenizer, editor: EditorContract, record: EditRecord, inst
     return make_edits(model, editor, [example], tokenizer.pad_token_id), example
 
 
-def _continuations(model, tokenizer, prompts: list[str], edit: Edit, max_new_tokens: int,
-                   before: bool) -> tuple[list[str | None], list[str]]:
-    """Greedy continuations of prompt i before (when asked) and after edit row i, batched."""
-    after = generate_batch(model, tokenizer, prompts, edit, max_new_tokens=max_new_tokens)
-    if not before:
-        return [None] * len(prompts), after
-    return generate_batch(model, tokenizer, prompts, None, max_new_tokens=max_new_tokens), after
+def _continuations(model, tokenizer, prompts: list[str], plain: list[str], edit: Edit, max_new_tokens: int,
+                   before: bool) -> tuple[list, list, list, list]:
+    """Greedy continuations of the wrapped prompts (before, when asked, and after edit row i) and of the
+    `plain` prompts (before and after), in two batched calls: every unedited row in one, every edited in one."""
+    n = len(prompts)
+    after = generate_batch(model, tokenizer, prompts + plain, edit, list(range(n)) * (1 + bool(plain)),
+                           max_new_tokens=max_new_tokens)
+    unedited = (prompts if before else []) + plain
+    pre = generate_batch(model, tokenizer, unedited, None, max_new_tokens=max_new_tokens) if unedited else []
+    wrapped_before = pre[:n] if before else [None] * n
+    plain_before = pre[n:] if before else pre
+    return wrapped_before, after[:n], plain_before, after[n:]
 
 
 def report_edits(model, tokenizer, editor: EditorContract, examples: list[Example], edit: Edit,
@@ -97,12 +102,12 @@ def report_edits(model, tokenizer, editor: EditorContract, examples: list[Exampl
     table = probe_table(model, editor, examples, tokenizer.pad_token_id, rows)
     start = [table.probes.owner.index(i) for i in range(n)]
     texts = [prompt_text(tokenizer, ex.edit) for ex in examples]
-    before, after = _continuations(model, tokenizer, texts, rows, max_new_tokens, continue_before)
     wrapped = [ex.description is not None for ex in examples]
-    plain_before, plain_after = [None] * n, [None] * n
-    if plain and any(wrapped):
-        plain_before, plain_after = _continuations(model, tokenizer, [ex.record.prompt for ex in examples], rows,
-                                                   max_new_tokens, True)
+    plain_prompts = [ex.record.prompt for ex in examples] if plain and any(wrapped) else []
+    before, after, plain_before, plain_after = _continuations(model, tokenizer, texts, plain_prompts, rows,
+                                                              max_new_tokens, continue_before)
+    if not plain_prompts:
+        plain_before, plain_after = [None] * n, [None] * n
     reports = []
     for i, ex in enumerate(examples):
         probes = [ProbeOutcome(kind, prompt, answer, float(table.pre["sum_logprob"][j].exp()),

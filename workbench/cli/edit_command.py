@@ -101,7 +101,7 @@ COMBINED = {"independent": _single_edit, "batch": _batch_edit, "sequential": _se
 
 
 # records edited and reported together in independent mode (as `eval` batches them)
-INDEPENDENT_CHUNK = 8
+INDEPENDENT_CHUNK = 32
 
 
 def _reports(session: Session, examples: list, edit) -> list:
