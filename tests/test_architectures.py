@@ -35,14 +35,19 @@ PATHS = {
     "falcon": "captured", "starcoder2": "captured", "olmo": "captured",
 }
 
-# OPT flattens the hidden states to [B*T, d] before fc1/fc2: FT-L and the forward work, but MEND's gradient
-# capture (`editor.hooks.capture`) expects [B, T, d] inputs; fixing it needs a reshape there (not here).
-FLATTENED_MLP_INPUT = {"opt"}
+# OPT flattens the hidden states to [B*T, d] before fc1/fc2: MEND's capture reshapes them to [B, T, d]
+# (`Editor.capture_grads`) and a batched edit splits the flattened rows per batch row (`EditFactor`).
 
 
-def _mend_only_3d(name: str) -> None:
-    if name in FLATTENED_MLP_INPUT:
-        pytest.xfail(f"{name}: MLP input is [B*T, d]; MEND capture needs [B, T, d] (editor/hooks.py)")
+def test_a_batched_edit_on_flattened_rows_equals_the_unflattened_one():
+    from instructedit.editor.edit import EditFactor
+
+    gen = torch.Generator().manual_seed(0)
+    factor = EditFactor(torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, 5, generator=gen), torch.tensor(0.5))
+    x = torch.randn(2, 7, 4, generator=gen)
+    torch.testing.assert_close(factor.output_delta(x.reshape(14, 4)), factor.output_delta(x).reshape(14, 5))
+    with pytest.raises(ValueError, match="edit batch"):
+        factor.output_delta(torch.randn(13, 4))
 
 
 @pytest.fixture(scope="module", params=sorted(PATHS))
@@ -87,7 +92,6 @@ def test_two_halves_match_full_forward(arch):
 
 def test_a_few_training_steps_run(arch, tmp_path):
     name, model, tokenizer = arch
-    _mend_only_3d(name)
     before = _snapshot(model)
     config = TrainConfig(model=f"tiny-{name}", trunk_store=False, steps=3, edits_per_step=2, lr=1e-3,
                          alpha_lr=1e-2, eval_every=3, val_records=4, norm_warmup_batches=1,
@@ -122,7 +126,6 @@ def test_ftl_edit_succeeds_and_base_is_untouched(arch):
 
 def test_mend_edit_moves_the_target(arch):
     name, model, tokenizer = arch
-    _mend_only_3d(name)
     record = toy_records(1, seed=5)[0]
     batch = encode_batch(tokenizer, [record.prompt], [" " + record.target])
     before = _snapshot(model)

@@ -31,9 +31,16 @@ class EditFactor:
     alpha: torch.Tensor  # scalar step size
 
     def output_delta(self, x: torch.Tensor) -> torch.Tensor:
+        """The output change for layer input x: [B, T, in], or [B*T, in] (batch-major) for models that
+        flatten the batch before their MLP (OPT), with one edit row per batch row or one for all."""
         u, d = self.u.to(x.dtype), self.d.to(x.dtype)
         if x.dim() == 2:
-            return self.alpha * (x @ u[0].T) @ d[0]
+            if u.shape[0] == 1:
+                return self.alpha * (x @ u[0].T) @ d[0]
+            if x.shape[0] % u.shape[0]:
+                raise ValueError(f"{x.shape[0]} flattened rows do not split into the edit batch {u.shape[0]}")
+            rows = x.reshape(u.shape[0], -1, x.shape[-1])
+            return (self.alpha * torch.matmul(torch.matmul(rows, u.transpose(-1, -2)), d)).reshape(x.shape[0], -1)
         if u.shape[0] not in (1, x.shape[0]):
             raise ValueError(f"edit batch {u.shape[0]} does not match the forward batch {x.shape[0]}")
         return self.alpha * torch.matmul(torch.matmul(x, u.transpose(-1, -2)), d)

@@ -58,6 +58,12 @@ class EditorConfig:
         return self.mode == "instruct"
 
 
+def _batched(t: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A captured layer tensor as [B, T, *]: models that flatten the batch before their MLP (OPT) give
+    [B*T, *] (batch-major)."""
+    return t.reshape(*shape, t.shape[-1]) if t.dim() == 2 else t
+
+
 def _key(name: str) -> str:
     return name.replace(".", "__")
 
@@ -108,8 +114,9 @@ class Editor(nn.Module, EditorContract):
             loss = per_record_nll(logits, targets, rows, len(batch)).sum()
             outputs = [record["outputs"][n] for n in self.weight_names]
             grads = torch.autograd.grad(loss, outputs)
-        inputs = {n: record["inputs"][n].detach() for n in self.weight_names}
-        return inputs, dict(zip(self.weight_names, grads)), loss.detach()
+        shape = tuple(batch.input_ids.shape)
+        inputs = {n: _batched(record["inputs"][n].detach(), shape) for n in self.weight_names}
+        return inputs, {n: _batched(g, shape) for n, g in zip(self.weight_names, grads)}, loss.detach()
 
     def transform(self, u: torch.Tensor, d: torch.Tensor, rows: torch.Tensor, name: str,
                   update_stats: bool = False) -> EditFactor:
