@@ -96,3 +96,24 @@ def test_from_pretrained_local_directory(tmp_path, tiny_setup):
     model, _, editor = tiny_setup
     editor.save(tmp_path / "ed")
     assert Editor.from_pretrained(tmp_path / "ed", model).weight_names == editor.weight_names
+
+
+def test_the_command_line_takes_a_hub_id_where_it_takes_an_editor_folder(hub, tiny_setup, capsys, caplog):
+    """`instructedit edit --editor owner/name` fetches the editor (here from the offline stand-in cache)
+    and edits with it exactly as with the folder it was pushed from; an unknown id is a clear error."""
+    import json
+
+    from workbench.cli import main
+
+    model, _, editor = tiny_setup
+    editor.push_to_hub(REPO)
+    argv = ["edit", "--prompt", "The capital of France is", "--target", "Rome", "--instruction", "none",
+            "--max-new-tokens", "4"]
+    assert main([*argv, "--editor", REPO]) == 0
+    from_hub = json.loads(capsys.readouterr().out)
+    snapshot = hub[1] / "models--someone--tiny-editor" / "snapshots" / REVISION
+    assert main([*argv, "--editor", str(snapshot)]) == 0
+    from_folder = json.loads(capsys.readouterr().out)
+    assert from_hub["after"] == from_folder["after"] and from_hub["reliability"] == from_folder["reliability"]
+    assert main([*argv, "--editor", "someone/no-such-editor"]) == 2
+    assert "--editor: someone/no-such-editor is no folder here and could not be fetched" in caplog.text

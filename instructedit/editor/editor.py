@@ -18,13 +18,12 @@ from .edit import Edit, EditFactor
 from .forward import per_record_nll, predicted_logits, top_hidden, trunk
 from .hooks import capture
 from .network import GradientNetwork, RunningNorm
+from .files import CONFIG_FILE, WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 MODES = ("single-task", "multi-task", "instruct")
-WEIGHTS_FILE = "editor.safetensors"
-CONFIG_FILE = "editor.json"
 REFUSED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 

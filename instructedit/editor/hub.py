@@ -5,25 +5,43 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torch import nn
+from .files import CONFIG_FILE, EDITOR_FILES
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from .editor import Editor
 
 log = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
 LICENSE = "apache-2.0"
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def _files() -> list[str]:
-    from .editor import CONFIG_FILE, WEIGHTS_FILE
+    return [*EDITOR_FILES, CARD_FILE]
 
-    return [WEIGHTS_FILE, CONFIG_FILE, CARD_FILE]
+
+def is_hub_id(source: str | Path) -> bool:
+    """Whether `source` reads as a Hub repo id ("owner/name") and is not a path on this machine."""
+    return not Path(source).exists() and bool(_REPO_ID.fullmatch(str(source)))
+
+
+def editor_dir(source: str | Path, *, revision: str | None = None, token: str | None = None) -> Path:
+    """A local folder holding the editor `source`: the folder itself, or a Hub repo id's snapshot (only its
+    safetensors, JSON and card; from the local cache when HF_HUB_OFFLINE is set). No torch import."""
+    if not is_hub_id(source):
+        return Path(source)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(source), revision=revision, token=token, repo_type="model",
+                                  allow_patterns=_files()))
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -73,7 +91,6 @@ Weights are safetensors only (nothing pickled).
 
 def save_for_upload(editor: "Editor", directory: Path, repo_id: str, *, half: bool = False) -> list[Path]:
     """Write the editor and its model card into `directory`; returns the files to upload."""
-    from .editor import CONFIG_FILE
 
     editor.save(directory, half=half)
     info = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -96,15 +113,10 @@ def push_to_hub(editor: "Editor", repo_id: str, *, private: bool = False, token:
     return result
 
 
-def from_pretrained(source: str | Path, model: nn.Module, *, revision: str | None = None,
+def from_pretrained(source: str | Path, model: "nn.Module", *, revision: str | None = None,
                     token: str | None = None, check_fingerprint: bool = True) -> "Editor":
     """An editor from a local directory, or from Hub repo `source` (only its safetensors, JSON and card)."""
     from .editor import Editor
 
-    local = Path(source)
-    if not local.is_dir():
-        from huggingface_hub import snapshot_download
-
-        local = Path(snapshot_download(str(source), revision=revision, token=token, repo_type="model",
-                                       allow_patterns=_files()))
+    local = editor_dir(source, revision=revision, token=token)
     return Editor.load(local, model, check_fingerprint=check_fingerprint)

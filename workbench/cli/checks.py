@@ -13,11 +13,13 @@ from pathlib import Path
 
 from instructedit.data.loaders import detect_file_format
 from instructedit.data.records import RecordError
+from instructedit.editor.files import EDITOR_FILES
+from instructedit.editor.hub import editor_dir, is_hub_id
 from instructedit.instructions import Instruction, load_instruction_set
 
-EDITOR_FILES = ("editor.json", "editor.safetensors")
 DEFAULT_MODEL = "smollm2-135m"
-EDITOR_FIX = "pass a folder that `instructedit train` wrote, e.g. assets/editors/instructedit"
+EDITOR_FIX = ("pass a folder that `instructedit train` wrote (e.g. assets/editors/instructedit) or a Hub repo id "
+              "(owner/name) that `Editor.push_to_hub` uploaded")
 MAX_NEW_TOKENS = 512
 # an edit's record fields -> the `edit` flags that set them (errors name the flag)
 FIELD_FLAGS = {"prompt": "--prompt", "target": "--target", "subject": "--subject", "rephrases": "--rephrase",
@@ -68,9 +70,21 @@ def data_file(path: str | Path, fmt: str | None = None, flag: str = "--data") ->
         raise ValueError(f"{flag}: {err}{hint}") from None
 
 
+def hub_editor(source: str, flag: str = "--editor") -> Path:
+    """The local snapshot of a Hub editor id (downloaded, or from the cache offline), or an error naming it."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return editor_dir(source)
+    except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+        raise FileNotFoundError(f"{flag}: {source} is no folder here and could not be fetched from the Hugging "
+                                f"Face Hub ({type(err).__name__}: {str(err).splitlines()[0]}); {EDITOR_FIX}") from None
+
+
 def editor_folder(path: str | Path, flag: str = "--editor") -> str:
-    """The model spec of an editor folder (its editor.json), after checking that it is one."""
-    folder = Path(path)
+    """The model spec of an editor folder (its editor.json), after checking that it is one; a Hub repo id
+    is fetched (or found in the cache) first."""
+    folder = hub_editor(str(path), flag) if is_hub_id(path) else Path(path)
     if not folder.is_dir():
         state = "is a file, not a folder" if folder.exists() else "does not exist"
         raise FileNotFoundError(f"{flag}: {path} {state}; {EDITOR_FIX}")
@@ -78,7 +92,7 @@ def editor_folder(path: str | Path, flag: str = "--editor") -> str:
     if missing:
         raise FileNotFoundError(f"{flag}: {path} is not an editor folder (no {' or '.join(missing)} in it); "
                                 f"{EDITOR_FIX}")
-    config = folder / EDITOR_FILES[0]
+    config = folder / EDITOR_FILES[0]  # editor.json
     try:
         info = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:

@@ -24,10 +24,11 @@ def load_base_model(spec: str, verbose: bool = False):
     return load_model(spec, quiet=not verbose)
 
 
-def load_editor(editor_dir: str, model):
-    from instructedit.editor.editor import Editor
+def load_editor(editor_source: str, model):
+    """An editor folder or Hub repo id (fetched by the checks already, so read from the cache here)."""
+    from instructedit.editor.hub import from_pretrained
 
-    return Editor.load(editor_dir, model)
+    return from_pretrained(editor_source, model)
 
 
 def load_model_and_editor(editor_dir: str, model_spec: str, verbose: bool = False):
