@@ -60,10 +60,10 @@ def test_continuation_kl_is_zero_without_an_edit_effect_and_counts_with_c_cont(t
     for trainer in (off, on):
         trainer.fill_cache()
         trainer.warm_up_norms()
-    assert not off.continuations and on.continuations
+    assert not off.objective.continuations and on.objective.continuations
     torch.manual_seed(0)
-    a = off.losses(off._sample(0), update_stats=False)
-    b = on.losses(on._sample(0), update_stats=False)
+    a = off.objective(off._sample(0), update_stats=False)
+    b = on.objective(on._sample(0), update_stats=False)
     assert float(a["cont_kl"]) == 0.0 and float(b["cont_kl"]) > 0.0
     assert float(b["edit_nll"]) == pytest.approx(float(a["edit_nll"]), rel=1e-5)
     assert float(b["loss"].detach()) == pytest.approx(float(a["loss"].detach()) + 2.0 * float(b["cont_kl"]), rel=1e-4)
@@ -74,9 +74,9 @@ def test_locality_groups_pick_one_probe_of_each_group(tiny_llama, tmp_path):
     records = {"counterfact": _grouped_records(16)}
     trainer = Trainer(_config(tmp_path, locality_groups=("neighbour", "same_subject")), model, tokenizer, records)
     ex = next(iter(trainer.train_ex.values()))[0]
-    assert trainer._locality_pairs(ex) == [ex.locality[1], ex.locality[2]]
+    assert trainer.objective.locality_pairs(ex) == [ex.locality[1], ex.locality[2]]
     plain = Trainer(_config(tmp_path / "plain"), model, tokenizer, records)
-    assert plain._locality_pairs(ex) == [ex.locality[0]]
+    assert plain.objective.locality_pairs(ex) == [ex.locality[0]]
     trainer.fill_cache()
     trainer.warm_up_norms()
     stats = trainer.step()

@@ -103,8 +103,8 @@ def test_non_finite_step_is_skipped(tiny_llama, tmp_path, monkeypatch):
     trainer = Trainer(_config(tmp_path), model, tokenizer, {"counterfact": toy_records(60)})
     trainer.warm_up_norms()
     before = {k: v.clone() for k, v in trainer.editor.state_dict().items() if "norms" not in k}
-    original = trainer.losses
-    monkeypatch.setattr(trainer, "losses", lambda ex: {**original(ex), "loss": original(ex)["loss"] * float("nan")})
+    original = trainer.train_objective
+    monkeypatch.setattr(trainer, "train_objective", lambda ex: {**original(ex), "loss": original(ex)["loss"] * float("nan")})
     trainer.step()
     assert trainer.skipped == 1
     after = trainer.editor.state_dict()

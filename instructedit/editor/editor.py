@@ -96,6 +96,7 @@ class Editor(nn.Module, EditorContract):
         self.model_fingerprint = ""
         self.model_spec = getattr(model.config, "instructedit_spec", "")
         self.meta: dict = {}
+        self.stats_gather = None  # data-parallel training: RunningNorm updates see every process's batch
 
     @property
     def uses_instructions(self) -> bool:
@@ -136,7 +137,7 @@ class Editor(nn.Module, EditorContract):
             for n in names:
                 pair = torch.cat([inputs[n], grads[n]], dim=-1)[rows]  # [N, in + out]
                 if update_stats:
-                    self.norms[_key(n)].update(pair)
+                    self.norms[_key(n)].update(pair, self.stats_gather)
                 packed.append(self.norms[_key(n)](pair))
                 modes.append(torch.full((len(pair),), self.mode_of[n], dtype=torch.long, device=pair.device))
             in_dim = self.shapes[names[0]][0]
@@ -160,7 +161,7 @@ class Editor(nn.Module, EditorContract):
             inputs, grads, _ = self.capture_grads(model, batch)
             rows = batch.to(families.device_of(model)).edit_rows
             for n in self.weight_names:
-                self.norms[_key(n)].update(torch.cat([inputs[n], grads[n]], dim=-1)[rows])
+                self.norms[_key(n)].update(torch.cat([inputs[n], grads[n]], dim=-1)[rows], self.stats_gather)
 
     @property
     def ready(self) -> bool:

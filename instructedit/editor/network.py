@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
+
+
+StatsGather = Callable[[torch.Tensor], torch.Tensor]  # a process's tensor [k] -> every process's, [P, k]
 
 
 class RunningNorm(nn.Module):
@@ -22,13 +26,25 @@ class RunningNorm(nn.Module):
         return bool(self.count > 1)
 
     @torch.no_grad()
-    def update(self, rows: torch.Tensor) -> None:
+    def update(self, rows: torch.Tensor, gather: "StatsGather | None" = None) -> None:
+        """Fold a batch of rows into the running statistics. With `gather` (data-parallel training), every
+        process's batch statistics are gathered and folded in process order, so all processes hold the
+        statistics of the global batch (Chan's update is exact, so this equals one update with all rows)."""
         rows = rows.detach().float().reshape(-1, rows.shape[-1])
         n = rows.shape[0]
+        mean = rows.mean(0) if n else rows.new_zeros(rows.shape[-1])
+        m2 = ((rows - mean) ** 2).sum(0)
+        if gather is None:
+            self._merge(float(n), mean, m2)
+            return
+        packed = gather(torch.cat([torch.tensor([float(n)], device=rows.device), mean, m2]))  # [P, 1 + 2·dim]
+        dim = rows.shape[-1]
+        for part in packed.reshape(-1, 1 + 2 * dim):
+            self._merge(float(part[0]), part[1:1 + dim], part[1 + dim:])
+
+    def _merge(self, n: float, batch_mean: torch.Tensor, batch_m2: torch.Tensor) -> None:
         if n == 0:
             return
-        batch_mean = rows.mean(0)
-        batch_m2 = ((rows - batch_mean) ** 2).sum(0)
         total = self.count + n
         delta = batch_mean - self.mean
         self.mean += delta * (n / total).float()

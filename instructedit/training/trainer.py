@@ -1,7 +1,11 @@
 """The meta-training loop: sample edits, edit, score the edited model, update the editor.
 
-Loss = c_edit · NLL(target | edited model) + c_loc · KL(pre-edit ‖ post-edit) on locality answers.
-Several independent edits per step run as one batch (each row of the batch carries its own edit).
+The loss is `objective.EditObjective` (edit NLL, locality and continuation KL). Several independent edits
+per step run as one batch (each row of the batch carries its own edit). Data-parallel under `accelerate
+launch --num_processes N`: each step draws one global batch of `edits_per_step` edits (the same draw in
+every process), process r trains on every N-th of them, Accelerate's `prepare` (DDP) averages the
+gradients, and the editor's running normalisers fold in every process's batch statistics, so N processes
+follow the 1-process trajectory (tests/test_distributed.py).
 """
 from __future__ import annotations
 
@@ -14,12 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.tasks import load_split
 from ..editor.editor import Editor
-from ..editor.forward import per_record_mean, per_record_nll, predicted_logits, top_hidden
 from ..evaluation.metrics import score_examples
 from ..instructions import Instruction, load_instruction_set
 from ..models import loading
@@ -27,9 +29,9 @@ from ..models.loading import fingerprint
 from ..paths import cache_dir
 from ..prompts import Example, build_example, training_instruction
 from ..tokenize import collate
-from ..evaluation.schema import locality_group
 from .config import TrainConfig
-from .continuation import continuation_pairs, example_key
+from .continuation import continuation_pairs
+from .objective import EditObjective
 from .state import has_checkpoint, load_optimizer, save_optimizer
 from .trunk import TrunkCache
 
@@ -40,9 +42,13 @@ class Trainer:
     def __init__(self, config: TrainConfig, model=None, tokenizer=None, records: dict | None = None):
         self.config = config
         self.out = Path(config.out_dir)
-        # Accelerate: `accelerate launch ... instructedit train` runs one process per device; gradients are
-        # averaged across processes before each step, only the main process validates, saves and logs.
+        # Accelerate: `accelerate launch ... instructedit train` runs one process per device; `prepare` wraps
+        # the objective (DDP when N > 1); only the main process validates, saves and logs.
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        self.world = self.accelerator.num_processes
+        if config.edits_per_step % self.world:
+            raise ValueError(f"edits_per_step ({config.edits_per_step}) must be a multiple of the number of "
+                             f"processes ({self.world}): each process trains on an equal share of every step")
         if model is None:
             model, tokenizer = loading.load_model(config.model)
         self.model, self.tokenizer = model.to(self.accelerator.device), tokenizer
@@ -51,15 +57,20 @@ class Trainer:
         self.editor.model_fingerprint = fingerprint(model)
         self.catalog = load_instruction_set(config.instruction_set) if config.instruction_set else None
         self.train_ex, self.val_ex = self._examples(records or self._load_records())
-        self.continuations: dict = {}  # example key -> base continuation pair (filled with the cache)
         store = (cache_dir() / "trunk" / f"{self.editor.model_fingerprint[:16]}-b{self.editor.first_block}"
                  if config.trunk_store else None)
         self.cache = TrunkCache(model, self.editor.first_block, tokenizer.pad_token_id, config.trunk_cache,
                                 store=store)
-        self.optimizer = torch.optim.Adam([  # fused: one kernel for all tensors (4x faster on CPU than the default)
+        self.objective = EditObjective(self.editor, model, tokenizer.pad_token_id, self.cache, config)
+        optimizer = torch.optim.Adam([  # fused: one kernel for all tensors (4x faster on CPU than the default)
             {"params": list(self.editor.networks.parameters()), "lr": config.lr},
             {"params": list(self.editor.alphas.parameters()), "lr": config.alpha_lr},
         ], fused=True)
+        self.train_objective, self.optimizer = self.accelerator.prepare(self.objective, optimizer)
+        if self.world > 1:
+            self.editor.stats_gather = self.accelerator.gather
+            log.info("data-parallel: %d processes (%s), %d of the %d edits per step each", self.world,
+                     type(self.train_objective).__name__, config.edits_per_step // self.world, config.edits_per_step)
         self.step_count, self.skipped, self.best, self.best_metrics = 0, 0, -math.inf, {}
 
     # ---- data -----------------------------------------------------------------------------------
@@ -90,11 +101,12 @@ class Trainer:
             log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
             return None
 
-    def _loss_pair(self, ex: Example):
-        return ex.rephrases[0] if self.config.loss_input == "rephrase" and ex.rephrases else ex.edit
-
     def _sample(self, step: int) -> list[Example]:
-        rng = np.random.default_rng([self.config.seed, step + 1_000_000, self.accelerator.process_index])
+        """This process's share of step `step`'s global batch (every process draws the same batch)."""
+        return self.global_batch(step)[self.accelerator.process_index::self.world]
+
+    def global_batch(self, step: int) -> list[Example]:
+        rng = np.random.default_rng([self.config.seed, step + 1_000_000])
         tasks = list(self.train_ex)
         mix = self.config.task_weights
         weights = np.array([mix.get(t, 0.0) if mix else 1.0 for t in tasks], dtype=float)
@@ -109,84 +121,38 @@ class Trainer:
     def fill_cache(self) -> None:
         """Trunk states of exactly the inputs the planned steps use, computed in length-sorted batches."""
         planned = self.planned_examples()
-        if self.config.c_cont > 0 and not self.continuations:
-            self.continuations = continuation_pairs(self.model, planned, self.tokenizer.pad_token_id,
-                                                    self.config.continuation_tokens)
-        seqs = [s[0] for ex in planned for s in (ex.edit, self._loss_pair(ex))]
-        seqs += [pair[0] for pair in self._kl_pairs(planned)[0]]
+        if self.config.c_cont > 0 and not self.objective.continuations:
+            self.objective.continuations = continuation_pairs(self.model, planned, self.tokenizer.pad_token_id,
+                                                              self.config.continuation_tokens)
+        seqs = [s[0] for ex in planned for s in (ex.edit, self.objective.loss_pair(ex))]
+        seqs += [pair[0] for pair in self.objective.kl_pairs(planned)[0]]
         with tqdm(total=len(set(map(tuple, seqs))), desc="trunk cache", disable=not self.cache.enabled) as bar:
             self.cache.fill(seqs, bar)
 
     # ---- one step -------------------------------------------------------------------------------
-    def _locality_pairs(self, ex: Example) -> list:
-        """The locality probes the KL runs on: the first of each configured group, or the first probe."""
-        if not self.config.locality_groups:
-            return ex.locality[:1]
-        groups = [locality_group(p.kind) for p in ex.record.locality]
-        chosen = [groups.index(g) for g in self.config.locality_groups if g in groups]
-        return [ex.locality[i] for i in chosen] or ex.locality[:1]
-
-    def _kl_pairs(self, examples: list[Example]) -> tuple[list, list[int], int]:
-        """Pairs the KL terms run on, their owning example, and how many of them are locality pairs (the
-        rest are base continuations after the target)."""
-        pairs, owner = [], []
-        for i, ex in enumerate(examples):
-            for pair in self._locality_pairs(ex):
-                pairs.append(pair)
-                owner.append(i)
-        n_loc = len(pairs)
-        if self.config.c_cont > 0:
-            for i, ex in enumerate(examples):
-                if (pair := self.continuations.get(example_key(ex))) is not None:
-                    pairs.append(pair)
-                    owner.append(i)
-        return pairs, owner, n_loc
-
-    def losses(self, examples: list[Example], update_stats: bool = True) -> dict[str, torch.Tensor]:
-        model, pad, start, n = self.model, self.tokenizer.pad_token_id, self.editor.first_block, len(examples)
-        edit_batch = collate([ex.edit for ex in examples], pad)
-        edit = self.editor.edit(model, edit_batch, self.cache.state([ex.edit[0] for ex in examples]),
-                                update_stats=update_stats)
-        kl_pairs, kl_owner, n_loc = self._kl_pairs(examples)
-        with torch.no_grad():
-            kl_state = self.cache.state([pair[0] for pair in kl_pairs])
-            pre_logits, _, kl_rows = predicted_logits(model, top_hidden(model, kl_state, start), collate(kl_pairs, pad))
-        # the post-edit passes (edit loss input, then the KL inputs) run as one batch
-        post_pairs = [self._loss_pair(ex) for ex in examples] + kl_pairs
-        with edit.take(list(range(n)) + kl_owner).applied(model):
-            hidden = top_hidden(model, self.cache.state([pair[0] for pair in post_pairs]), start)
-            logits, targets, rows = predicted_logits(model, hidden, collate(post_pairs, pad))
-        is_loss = rows < n
-        nll = per_record_nll(logits[is_loss], targets[is_loss], rows[is_loss], n)
-        pre_lp, post_lp = F.log_softmax(pre_logits.float(), -1), F.log_softmax(logits[~is_loss].float(), -1)
-        kl_tok = (pre_lp.exp() * (pre_lp - post_lp)).sum(-1)
-        owner = torch.tensor(kl_owner, device=kl_rows.device)[kl_rows]
-        is_loc = kl_rows < n_loc
-        kl = per_record_mean(kl_tok[is_loc], owner[is_loc], n)
-        cont = per_record_mean(kl_tok[~is_loc], owner[~is_loc], n) if (~is_loc).any() else kl.new_zeros(n)
-        total = self.config.c_edit * nll.mean() + self.config.c_loc * kl.mean() + self.config.c_cont * cont.mean()
-        return {"loss": total, "edit_nll": nll.mean().detach(), "kl": kl.mean().detach(),
-                "cont_kl": cont.mean().detach(), "pre_edit_nll": torch.tensor(edit.meta["edit_loss"])}
-
     def step(self) -> dict:
         examples = self._sample(self.step_count)
         self.editor.train()
-        losses = self.losses(examples)
+        losses = self.train_objective(examples)
         self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
+        self.accelerator.backward(losses["loss"])  # DDP averages the gradients over processes here
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        if self.accelerator.num_processes > 1:
-            for p in params:
-                if p.grad is not None:
-                    p.grad = self.accelerator.reduce(p.grad, reduction="mean")
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        if torch.isfinite(grad_norm) and torch.isfinite(losses["loss"]):
+        grad_norm = self.accelerator.clip_grad_norm_(params, self.config.grad_clip)
+        stats = self._global_mean(losses)  # every process decides alike whether to step
+        if torch.isfinite(grad_norm) and math.isfinite(stats["loss"]):
             self.optimizer.step()
         else:
             self.skipped += 1
             log.warning("step %d: non-finite loss or gradient, skipped (%d so far)", self.step_count, self.skipped)
         self.step_count += 1
-        return {k: float(v.detach()) for k, v in losses.items()} | {"grad_norm": float(grad_norm)}
+        return stats | {"grad_norm": float(grad_norm)}
+
+    def _global_mean(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The loss terms averaged over processes: the global batch's means (shares are equal)."""
+        values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+        if self.world > 1:
+            values = self.accelerator.reduce(values, reduction="mean")
+        return dict(zip(losses, values.tolist()))
 
     def warm_up_norms(self) -> None:
         """Gather normalisation statistics before anything uses the editor (no parameter updates)."""
