@@ -19,6 +19,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from analysis.layout import EXPORT_WIDTH, exportable
 from instructedit.io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,14 @@ def ensure_browser() -> str:
     return browser
 
 
+def html_text(fig: go.Figure, include_plotlyjs: bool | str = True) -> str:
+    """A whole HTML page of `fig` in its file look, as wide as the page (responsive), its own height."""
+    return exportable(fig, width=None).to_html(include_plotlyjs=include_plotlyjs, full_html=True,
+                                               default_width="100%", config={"responsive": True})
+
+
 def _write_html_embedded(fig: go.Figure, path: Path) -> None:
-    atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
+    atomic_write_text(path, html_text(fig))
 
 
 def _write_html_directory(fig: go.Figure, path: Path) -> None:
@@ -66,7 +73,7 @@ def _write_html_directory(fig: go.Figure, path: Path) -> None:
     script = path.parent / PLOTLYJS_FILENAME
     if not script.is_file():
         atomic_write_text(script, get_plotlyjs())
-    atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
+    atomic_write_text(path, html_text(fig, include_plotlyjs="directory"))
 
 
 HTML_WRITERS: dict[str, Callable[[go.Figure, Path], None]] = {
@@ -81,14 +88,16 @@ async def _render_all(figs: Sequence[go.Figure], formats: Sequence[str], scale: 
     async with Kaleido(n=1, mathjax=False) as renderer:
         out = []
         for fig in figs:
-            size = {"width": fig.layout.width or 700, "height": fig.layout.height or 500, "scale": scale}
+            fig = exportable(fig, width=fig.layout.width or EXPORT_WIDTH)
+            size = {"width": fig.layout.width, "height": fig.layout.height or 500, "scale": scale}
             out.append([await renderer.calc_fig(fig, opts={"format": fmt, **size}) for fmt in formats])
         return out
 
 
 def render_static(figs: Sequence[go.Figure], formats: Sequence[str], scale: float = 2.0) -> list[list[bytes]]:
     """Render each figure to each static format in one browser session: ``result[i][j]`` is
-    figure i in format j. Sizes come from each figure's layout (default 700 x 500).
+    figure i in format j, in the file look (`layout.exportable`): the layout's width, else EXPORT_WIDTH
+    (1200 px), times `scale`; the layout's height (default 500).
 
     Runs in a worker thread with its own event loop, so it also works when the caller
     already has a running loop (e.g. inside Gradio or Jupyter).

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis import paper_numbers, style
+from analysis import layout, paper_numbers, sources, style
 from analysis.directionset import DirectionSet
 from analysis.projection import AXIS_LABELS, project
 
@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 DIRECTION_TASK_ORDER: tuple[str, ...] = ("Recent", "CounterFact", "zsRE", "ConvSent")
 SEEN_UNSEEN_TASK_ORDER: tuple[str, ...] = ("Recent", "CounterFact", "zsRE", "ConvSent")
-TEMPLATE = "simple_white"
 _HOVER_TEXT_CHARS = 120
 
 
@@ -56,7 +55,8 @@ def _hover(part: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     return custom, "record %{customdata[0]}<br>%{customdata[1]}<extra>%{fullData.name}</extra>"
 
 
-def _scatter_traces(points: pd.DataFrame, symbols: dict[str, str], legend: str) -> list[go.Scatter]:
+def _scatter_traces(points: pd.DataFrame, symbols: dict[str, str]) -> list[go.Scatter]:
+    """One trace per (editor, task), in the legend only through its task's key entry (legendgroup)."""
     traces = []
     for editor in style.ordered(points["editor"], ()):
         for task in style.ordered(points.loc[points["editor"] == editor, "task"], DIRECTION_TASK_ORDER):
@@ -65,17 +65,31 @@ def _scatter_traces(points: pd.DataFrame, symbols: dict[str, str], legend: str) 
             marker = {"color": style.task_colour(task), "symbol": symbols[editor], "size": 7, "opacity": 0.8,
                       "line": {"width": 0.5, "color": "white"}}
             traces.append(go.Scatter(x=part["x"], y=part["y"], mode="markers", name=f"{task} ({editor})",
-                                     marker=marker, legend=legend, customdata=custom, hovertemplate=template,
+                                     marker=marker, showlegend=False, legendgroup=f"task:{task}",
+                                     customdata=custom, hovertemplate=template,
                                      meta={"editor": editor, "task": task}))
     return traces
 
 
-def _place_legends(fig: go.Figure, n_panels: int) -> None:
-    """One legend under each panel, as in the paper's Figure 2."""
-    for i in range(n_panels):
-        domain = fig.layout[f"xaxis{'' if i == 0 else i + 1}"].domain
-        fig.layout[_legend_key(i)] = {"x": (domain[0] + domain[1]) / 2, "y": -0.12, "xanchor": "center",
-                                      "yanchor": "top", "bgcolor": "rgba(0,0,0,0)", "font": {"size": 11}}
+def _key_traces(points: pd.DataFrame, symbols: dict[str, str], editors_too: bool) -> list[go.Scatter]:
+    """The compact legend: one entry per task (its colour; a click toggles the task everywhere), and one per
+    editor (its marker) where a panel holds several editors. Legend-only traces, no data."""
+    keys = [(task, {"color": style.task_colour(task), "symbol": "circle"}, f"task:{task}", "task")
+            for task in style.ordered(points["task"], DIRECTION_TASK_ORDER)]
+    if editors_too:
+        keys += [(editor, {"color": layout.FONT_COLOUR, "symbol": symbols[editor]}, f"editor:{editor}", "editor")
+                 for editor in symbols]
+    return [go.Scatter(x=[None], y=[None], mode="markers", name=name, marker={**marker, "size": 9},
+                       legendgroup=group, showlegend=True, hoverinfo="skip", meta={"legend_key": kind})
+            for name, marker, group, kind in keys]
+
+
+def is_data(trace) -> bool:
+    """A trace that draws points (not a legend key)."""
+    return not (isinstance(trace.meta, dict) and "legend_key" in trace.meta)
+
+
+SCATTER_ROW_PX, SCATTER_GAP_PX = 340, 95
 
 
 def fig_directions(
@@ -86,8 +100,9 @@ def fig_directions(
 ) -> go.Figure:
     """Scatter of 2-D direction points (columns ``x, y, editor, task``), one trace per (editor, task).
 
-    An optional ``panel`` column splits the points into side-by-side subplots, each with
-    its own legend; optional ``record_id``/``instruction`` columns feed the hover text.
+    An optional ``panel`` column splits the points into subplots, wrapped into rows of at most
+    ``layout.MAX_COLUMNS``; one compact legend (tasks, and editors where panels mix them) under them all.
+    Optional ``record_id``/``instruction`` columns feed the hover text.
     """
     _require(points_df, ("x", "y", "editor", "task"), "fig_directions")
     points = points_df.assign(editor=points_df["editor"].astype(str), task=points_df["task"].astype(str))
@@ -95,17 +110,25 @@ def fig_directions(
     titles = list(panel_titles) if panel_titles is not None else [("" if p is None else str(p)) for p in panels]
     if len(titles) != len(panels):
         raise ValueError(f"{len(panels)} panels but {len(titles)} panel titles")
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.06)
+    rows, cols = layout.grid(len(panels))
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.1,
+                        subplot_titles=[layout.wrap(t, layout.PANEL_TITLE_CHARS) for t in titles],
+                        vertical_spacing=layout.vertical_spacing(rows, SCATTER_ROW_PX, SCATTER_GAP_PX))
     symbols = style.symbol_map(style.ordered(points["editor"], ()))
+    mixed = False
     for i, panel in enumerate(panels):
         part = points if panel is None else points[points["panel"] == panel]
-        for trace in _scatter_traces(part, symbols, _legend_key(i)):
-            fig.add_trace(trace, row=1, col=i + 1)
-        fig.update_xaxes(title_text=axis_titles[0], showticklabels=False, mirror=True, row=1, col=i + 1)
-        fig.update_yaxes(title_text=axis_titles[1], showticklabels=False, mirror=True, row=1, col=i + 1)
-    _place_legends(fig, len(panels))
-    fig.update_layout(title=title, template=TEMPLATE, width=max(520, 470 * len(panels)), height=560,
-                      margin={"l": 50, "r": 20, "t": 80, "b": 150})
+        mixed = mixed or part["editor"].nunique() > 1
+        row, col = layout.cell(i, cols)
+        for trace in _scatter_traces(part, symbols):
+            fig.add_trace(trace, row=row, col=col)
+        fig.update_xaxes(title_text=axis_titles[0], showticklabels=False, mirror=True, row=row, col=col)
+        fig.update_yaxes(title_text=axis_titles[1], showticklabels=False, mirror=True, row=row, col=col)
+    for trace in _key_traces(points, symbols, editors_too=mixed):
+        fig.add_trace(trace, row=1, col=1)
+    height = 150 + rows * SCATTER_ROW_PX + (rows - 1) * SCATTER_GAP_PX
+    layout.themed(fig, height=height, title=title)
+    fig.update_layout(legend=layout.LEGEND_BELOW, margin={"b": 90})
     return fig
 
 
@@ -163,7 +186,8 @@ def direction_panels(
 
 
 def _metric_order(values: pd.Series) -> list[str]:
-    return style.ordered(values, paper_numbers.METRIC_ORDER)
+    """The paper's order, each token metric followed by its generation counterparts (`sources.LABEL_ORDER`)."""
+    return style.ordered(values, sources.LABEL_ORDER)
 
 
 def _percent_range(values: pd.Series) -> list[float] | None:
@@ -218,97 +242,144 @@ def fig_task_scaling(
         domain = fig.layout[f"yaxis{'' if i == 0 else i + 1}"].domain
         fig.layout[_legend_key(i)] = {"x": 1.02, "y": domain[1], "yanchor": "top", "xanchor": "left"}
     tick_text = [tick_labels.get(int(t), str(t)) if tick_labels else str(t) for t in ticks]
-    fig.update_xaxes(tickmode="array", tickvals=ticks, ticktext=tick_text, showgrid=True, gridcolor="#ddd")
+    layout.themed(fig, height=320 * max(1, len(metrics)) + 80, title=title)
+    fig.update_xaxes(tickmode="array", tickvals=ticks, ticktext=tick_text, showgrid=True)
     fig.update_xaxes(title_text="# training tasks", row=max(1, len(metrics)), col=1)
-    fig.update_layout(title=title, template=TEMPLATE, width=720, height=320 * max(1, len(metrics)) + 80)
+    fig.update_layout(margin={"r": 160})
     return fig
 
 
+BAR_PX, BAR_GAP_PX = 84, 90          # px per metric in a Fig. 3 panel; between rows of panels
+TICK_CHARS = 14                      # a Fig. 3 metric label line ("Reliability<br>(generation)"), narrow on a phone
+TABLE_FILLS = {"label": "rgba(128,128,128,0.08)", "paper": "rgba(91,91,240,0.10)", "ours": "rgba(63,155,63,0.14)"}
+TABLE_HEADER_FILL = "rgba(128,128,128,0.22)"
+TABLE_ROW_PX = 28
+TABLE_DRAWN_PX = 30                  # a row as Chromium draws it at 1400 px (bold text: 2 px over the 28 asked)
+
+
 def _bar_trace(part: pd.DataFrame, name: str, colour: str, paper: bool, show: bool) -> go.Bar:
+    """Ours: labels inside the bar where they fit; the paper's (faded, hatched): labels after the bar."""
     pattern = {"shape": style.PAPER_PATTERN} if paper else None
     return go.Bar(y=part["metric"], x=part["value"], orientation="h", name=name, legendgroup=name, showlegend=show,
                   marker={"color": colour, "opacity": style.PAPER_OPACITY if paper else 1.0, "pattern": pattern},
-                  text=[f"{v:.1f}" for v in part["value"]], textposition="inside", insidetextanchor="middle",
-                  textfont={"color": "white" if not paper else "black"},
-                  error_x=None if paper else _error_bars(part))
+                  text=[f"{v:.1f}" for v in part["value"]], textposition="outside" if paper else "auto",
+                  insidetextanchor="middle", insidetextfont={"color": "white", "size": 11},
+                  outsidetextfont={"color": layout.FONT_COLOUR, "size": 11}, cliponaxis=False,
+                  error_x=None if paper else _error_bars(part), meta={"paper": paper})
+
+
+def _bar_range(values: pd.Series) -> list[float] | None:
+    """[0, 120] for percentages: room for the labels after the bars."""
+    return None if _percent_range(values) is None else [0, 120]
 
 
 def fig_seen_unseen(
-    df: pd.DataFrame, paper_df: pd.DataFrame | None = None, title: str = "Seen vs unseen instructions"
+    df: pd.DataFrame, paper_df: pd.DataFrame | None = None, title: str = "Seen vs unseen instructions",
+    note: str = "",
 ) -> go.Figure:
-    """Fig. 3: horizontal grouped bars, seen vs unseen instruction, one subplot per task.
+    """Fig. 3: horizontal grouped bars, seen vs unseen instruction, one subplot per task (wrapped into rows);
+    generation metrics (ours only) are bars of their own right after their token metric.
 
     ``df`` has columns ``task, metric, instruction ("seen"/"unseen"), value`` (optional
     ``ci_low, ci_high``). ``paper_df`` (same columns, e.g. :func:`paper_numbers.figure3`) is
-    drawn beside ours, hatched and faded, named "Seen (paper)" / "Unseen (paper)".
+    drawn beside ours, hatched and faded, named "Seen (paper)" / "Unseen (paper)". ``note``: a second title line.
     """
     _require(df, ("task", "metric", "instruction", "value"), "fig_seen_unseen")
     tasks = style.ordered(df["task"], SEEN_UNSEEN_TASK_ORDER)
     metrics = _metric_order(df["metric"])
-    fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=tasks or None, shared_yaxes=True,
-                        horizontal_spacing=0.04)
+    rows, cols = layout.grid(len(tasks))
+    row_px = 40 + BAR_PX * max(1, len(metrics))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=tasks or None, shared_yaxes=True,
+                        horizontal_spacing=0.06, vertical_spacing=layout.vertical_spacing(rows, row_px, BAR_GAP_PX))
     series = [(df, False)] + ([(paper_df, True)] if paper_df is not None else [])
-    for col, task in enumerate(tasks, start=1):
+    for i, task in enumerate(tasks):
+        row, col = layout.cell(i, cols)
         for source, paper in series:
             for instruction, colour in (("seen", style.SEEN_COLOUR), ("unseen", style.UNSEEN_COLOUR)):
                 part = source[(source["task"] == task) & (source["instruction"].str.lower() == instruction)]
                 part = part[part["metric"].isin(metrics)]
                 name = instruction.capitalize() + (" (paper)" if paper else "")
-                fig.add_trace(_bar_trace(part, name, colour, paper, show=col == 1), row=1, col=col)
-        fig.update_xaxes(title_text="Score (%)", range=_percent_range(df["value"]), row=1, col=col)
-    fig.update_yaxes(categoryorder="array", categoryarray=metrics, autorange="reversed")
-    fig.update_layout(title=title, template=TEMPLATE, barmode="group", bargap=0.25, bargroupgap=0.05,
-                      width=max(560, 480 * len(tasks)), height=160 + 110 * max(1, len(metrics)),
-                      legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.18, "yanchor": "top"})
+                fig.add_trace(_bar_trace(part, name, colour, paper, show=i == 0), row=row, col=col)
+        fig.update_xaxes(title_text="Score (%)", range=_bar_range(df["value"]), row=row, col=col)
+    fig.update_yaxes(categoryorder="array", categoryarray=metrics, autorange="reversed", tickmode="array",
+                     tickvals=metrics, ticktext=[layout.wrap(m, TICK_CHARS) for m in metrics])
+    layout.themed(fig, height=190 + rows * row_px + (rows - 1) * BAR_GAP_PX, title=title, note=note)
+    fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05, legend=layout.LEGEND_BELOW,
+                      margin={"b": 100})
     return fig
 
 
-def _format_cell(row: pd.Series | None) -> str:
+def _format_cell(row: pd.Series | None, ours: bool) -> str:
+    """The paper's value as printed (2 decimals); ours in bold, 1 decimal (2 for ratios such as fluency vs
+    base), with its 95% interval."""
     if row is None or pd.isna(row["value"]):
         return "–"
-    text = f"{row['value']:.2f}"
+    if not ours:
+        return f"{row['value']:.2f}"
+    digits = 2 if row.get("metric") in sources.RATIO_LABELS else 1
+    text = f"<b>{row['value']:.{digits}f}</b>"
     if "ci_low" in row.index and "ci_high" in row.index and not pd.isna(row["ci_low"]) and not pd.isna(row["ci_high"]):
-        text += f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
+        text += f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
     return text
 
 
-def _table_column(df: pd.DataFrame, editor: str, keys: list[tuple[str, str]]) -> list[str]:
+def _table_column(df: pd.DataFrame, editor: str, keys: list[tuple[str, str]], ours: bool) -> list[str]:
     rows = {(r["task"], r["metric"]): r for _, r in df[df["editor"] == editor].iterrows()}
-    return [_format_cell(rows.get(key)) for key in keys]
+    return [_format_cell(rows.get(key), ours) for key in keys]
+
+
+def _table_rows(paper: pd.DataFrame, ours: pd.DataFrame) -> list[tuple[str, str]]:
+    both = pd.concat([paper[["task", "metric"]], ours[["task", "metric"]]], ignore_index=True)
+    keys = []
+    for task in style.ordered(both["task"], paper_numbers.TASK_ORDER):
+        keys += [(task, m) for m in _metric_order(both.loc[both["task"] == task, "metric"])]
+    return keys
+
+
+def _editor_column(editor: str, paper: pd.DataFrame, ours: pd.DataFrame, keys) -> tuple[str, list[str], str]:
+    """(header, cells, fill) of one editor: "paper · ours" where both have it, else the one that does."""
+    in_paper, in_ours = (editor in set(f["editor"].astype(str)) for f in (paper, ours))
+    if in_paper and in_ours:
+        cells = [f"{p} · {o}" for p, o in zip(_table_column(paper, editor, keys, False),
+                                               _table_column(ours, editor, keys, True), strict=True)]
+        return f"{editor}: paper · ours", cells, TABLE_FILLS["ours"]
+    suffix = "paper" if in_paper else "ours"
+    return f"{editor} ({suffix})", _table_column(paper if in_paper else ours, editor, keys, in_ours), TABLE_FILLS[suffix]
 
 
 def fig_table3(
-    ours_df: pd.DataFrame | None, paper_df: pd.DataFrame | None = None, title: str = "Table 3 (GPT2-XL in the paper)"
+    ours_df: pd.DataFrame | None, paper_df: pd.DataFrame | None = None, title: str = "Table 3 (GPT2-XL in the paper)",
+    note: str = "",
 ) -> go.Figure:
-    """Table 3 as a ``go.Table``: the paper's numbers beside ours, one row per (task, metric).
+    """Table 3 as a ``go.Table``: one row per (task, metric), one column per editor holding the paper's value
+    and ours ("paper · ours [95% CI]"), so that it fits a phone; an editor in one frame only gets its own.
+    Generation metrics (ours only: "– · ours") follow their token metric ("Reliability (generation)").
 
     Both frames are long form with columns ``task, metric, editor, value`` (ours may add
     ``ci_low, ci_high``); ``ours_df=None`` shows the paper's columns only.
-    ``paper_df`` defaults to :func:`paper_numbers.table3`.
+    ``paper_df`` defaults to :func:`paper_numbers.table3`. The width follows the box; cells wrap at spaces.
     """
     if ours_df is None:
         ours_df = pd.DataFrame({"task": [], "metric": [], "editor": [], "value": []})
     paper = paper_numbers.table3() if paper_df is None else paper_df
     _require(ours_df, ("task", "metric", "editor", "value"), "fig_table3 (ours)")
     _require(paper, ("task", "metric", "editor", "value"), "fig_table3 (paper)")
-    both = pd.concat([paper[["task", "metric"]], ours_df[["task", "metric"]]], ignore_index=True)
-    tasks = style.ordered(both["task"], paper_numbers.TASK_ORDER)
-    keys = []
-    for task in tasks:
-        metrics = _metric_order(both.loc[both["task"] == task, "metric"])
-        keys += [(task, m) for m in metrics]
-    header = ["Task", "Metric"]
-    columns: list[list[str]] = [[k[0] for k in keys], [k[1] for k in keys]]
-    for source, suffix in ((paper, "paper"), (ours_df, "ours")):
-        for editor in style.ordered(source["editor"].astype(str), ()):
-            header.append(f"{editor} ({suffix})")
-            columns.append(_table_column(source, editor, keys))
-    n_paper = paper["editor"].nunique()
-    fills = ["#f2f2f2", "#f2f2f2"] + ["#e8eefc"] * n_paper + ["#eaf5ea"] * (len(header) - 2 - n_paper)
-    table = go.Table(header={"values": [f"<b>{h}</b>" for h in header], "fill_color": "#d9d9d9", "align": "left"},
-                     cells={"values": columns, "fill_color": fills, "align": "left", "height": 24})
-    widths = [1.0, 1.2] + [1.4] * (len(header) - 2)
-    fig = go.Figure(table.update(columnwidth=widths))
-    fig.update_layout(title=title, width=max(700, 170 * len(header)), height=110 + 26 * len(keys),
-                      margin={"l": 20, "r": 20, "t": 60, "b": 20})
+    keys = _table_rows(paper, ours_df)
+    header, fills = ["Task, metric"], [TABLE_FILLS["label"]]
+    columns: list[list[str]] = [[f"{task} {metric}" for task, metric in keys]]
+    for editor in style.ordered(list(paper["editor"].astype(str)) + list(ours_df["editor"].astype(str)), ()):
+        name, cells, fill = _editor_column(editor, paper, ours_df, keys)
+        header.append(name)
+        columns.append(cells)
+        fills.append(fill)
+    lines = {"color": layout.LINE_COLOUR, "width": 1}
+    font = {"color": layout.FONT_COLOUR, "size": 12}
+    table = go.Table(header={"values": [f"<b>{h}</b>" for h in header], "fill_color": TABLE_HEADER_FILL,
+                             "align": "left", "line": lines, "font": font},
+                     cells={"values": columns, "fill_color": fills, "align": "left", "height": TABLE_ROW_PX,
+                            "line": lines, "font": font},
+                     columnwidth=[1.15] + [1.35] * (len(header) - 1))
+    fig = go.Figure(table)
+    layout.themed(fig, height=130 + TABLE_DRAWN_PX * (len(keys) + 3), title=title, note=note)
+    fig.update_layout(margin={"l": 8, "r": 8, "b": 8})
     return fig

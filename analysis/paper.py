@@ -11,17 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import paper_numbers
+from analysis import paper_numbers, sources
 from analysis.directions import CollectOptions, collect, collect_cached
 from analysis.directionset import DirectionSet, concat
 from analysis.export import export_figure
+from analysis.figures import (
+    direction_panels,
+    fig_seen_unseen,
+    fig_table3,
+    fig_task_scaling,
+)
 from analysis.report import separation_report
-from analysis.figures import direction_panels, fig_seen_unseen, fig_table3, fig_task_scaling
 from instructedit.data.tasks import load_split
-from instructedit.io import atomic_write_json
 from instructedit.editor.editor import Editor
 from instructedit.evaluation import schema
 from instructedit.evaluation.schema import EDITOR_LABELS
+from instructedit.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 DIRECTION_TASKS = ("recent", "counterfact", "zsre", "convsent")
@@ -29,12 +34,13 @@ SINGLE_TASK = {"recent": "mend-single-recent", "counterfact": "mend-single-count
 
 
 def results_long(path: str | Path) -> pd.DataFrame:
-    """Columns editor, instruction, task, metric, value, ci_low, ci_high (percent; fluency as is)."""
+    """Columns editor, instruction, task, metric, value, ci_low, ci_high (percent; fluency as is): the paper's
+    metrics and, where the file has them, the generation metrics beside them (`sources.REPORTED`)."""
     rows = []
     for key, result in schema.read_results(path).items():
         editor, setting = schema.split_key(key)
         for task, metric, cell in schema.cells(result):
-            if metric in schema.REPORTED:
+            if metric in sources.REPORTED:
                 rows.append({"editor": EDITOR_LABELS.get(editor, editor), "instruction": setting or
                              result.get("instruction", ""), "task": schema.task_label(task),
                              "metric": schema.metric_label(metric), "value": cell.mean, "ci_low": cell.low,
@@ -89,19 +95,24 @@ def direction_figures(dirset: DirectionSet, method: str = "pca", kind: str = "u_
 
 
 def result_figures(results_dir: Path) -> dict:
+    """Table 3, Fig. 3 and Fig. 2c, each from its one declared file (`sources.SOURCES`); missing ones are left out."""
     figures = {}
-    table3 = results_dir / "table3.json"
-    if table3.is_file():
-        figures["table3"] = fig_table3(results_long(table3), title="Table 3: ours (SmolLM2-135M) beside the paper (GPT2-XL)")
-    fig3 = results_dir / "figure3.json"
-    if fig3.is_file():
-        figures["fig3"] = fig_seen_unseen(results_long(fig3), paper_numbers.figure3())
-    fig2c = results_dir / "figure2c.json"
-    if fig2c.is_file():
-        df = results_long(fig2c)
-        order = {"InstructEdit (Recent)": 1, "InstructEdit (Recent & CF)": 2, "InstructEdit": 3}
-        df = df[df["metric"].isin(["Reliability", "Generalization"])].assign(n_tasks=df["editor"].map(order))
+    table3 = sources.select(results_dir, "table3")
+    if table3.found:
+        figures["table3"] = fig_table3(table3.rows, title="Table 3: paper vs ours",
+                                       note="paper: GPT2-XL; ours: SmolLM2-135M" + sources.generation_note(table3.rows))
+    fig3 = sources.select(results_dir, "figure3")
+    if fig3.found:
+        figures["fig3"] = fig_seen_unseen(fig3.rows, paper_numbers.figure3(), title="Figure 3: seen vs unseen",
+                                          note="hatched: the paper's (GPT2-XL)" + sources.generation_note(fig3.rows))
+    fig2c = sources.select(results_dir, "figure2c")
+    if fig2c.found:
+        order = {EDITOR_LABELS.get(e, e): i for i, e in enumerate(sources.SOURCES["figure2c"].editors, start=1)}
+        df = fig2c.rows.assign(n_tasks=fig2c.rows["editor"].map(order))
         figures["fig2c"] = fig_task_scaling(df.dropna(subset=["n_tasks"]), reference_df=paper_numbers.figure2c_zsre_approx())
+    for selection in (table3, fig3, fig2c):
+        for note in selection.notes:
+            log.info("%s", note)
     return figures
 
 

@@ -15,6 +15,7 @@ from analysis.figures import (
     fig_seen_unseen,
     fig_table3,
     fig_task_scaling,
+    is_data,
 )
 from analysis.projection import project
 from analysis.synthetic import synthetic_directionset
@@ -29,7 +30,15 @@ def dirset():
 
 
 def _names(fig: go.Figure) -> list[str]:
-    return [trace.name for trace in fig.data]
+    return [trace.name for trace in fig.data if is_data(trace)]
+
+
+def _data(fig: go.Figure) -> list:
+    return [trace for trace in fig.data if is_data(trace)]
+
+
+def _legend(fig: go.Figure) -> list[str]:
+    return [trace.name for trace in fig.data if trace.showlegend is not False]
 
 
 def test_fig_directions_single_panel() -> None:
@@ -41,11 +50,14 @@ def test_fig_directions_single_panel() -> None:
                            "Recent (MEND (multi-task))", "zsRE (MEND (multi-task))"]
     assert fig.layout.title.text == "Fig. 2a"
     assert fig.layout.xaxis.title.text == "PC 1" and fig.layout.yaxis.title.text == "PC 2"
-    symbols = [t.marker.symbol for t in fig.data]
+    symbols = [t.marker.symbol for t in _data(fig)]
     assert symbols[0] == symbols[1] != symbols[2] == symbols[3]  # editor -> marker
-    colours = [t.marker.color for t in fig.data]
+    colours = [t.marker.color for t in _data(fig)]
     assert colours[0] == colours[2] != colours[1] == colours[3]  # task -> colour
     assert colours[0] == style.task_colour("Recent")
+    # one compact legend: a key per task (its colour) and per editor (its marker), not one per trace
+    assert _legend(fig) == ["Recent", "zsRE", "InstructEdit", "MEND (multi-task)"]
+    assert fig.layout.width is None and fig.layout.autosize
 
 
 def test_fig_directions_requires_columns() -> None:
@@ -56,15 +68,22 @@ def test_fig_directions_requires_columns() -> None:
 def test_direction_panels_fig2a(dirset) -> None:
     panels = [["InstructEdit", "MEND (multi-task)"], ["MEND (multi-task)", "MEND (single-task)"]]
     fig = direction_panels(dirset, panels, method="pca", seed=0, title="Fig. 2a")
-    assert len(fig.data) == 12  # 2 panels x 2 editors x 3 tasks
-    assert [a.text for a in fig.layout.annotations] == ["InstructEdit vs MEND (multi-task)",
-                                                        "MEND (multi-task) vs MEND (single-task)"]
+    assert len(_data(fig)) == 12  # 2 panels x 2 editors x 3 tasks
+    assert [a.text for a in fig.layout.annotations] == ["InstructEdit vs MEND<br>(multi-task)",
+                                                        "MEND (multi-task) vs<br>MEND (single-task)"]
     assert fig.layout.xaxis.title.text == "PC 1" and fig.layout.xaxis2.title.text == "PC 1"
-    assert {t.legend for t in fig.data} == {"legend", "legend2"}  # one legend under each panel
+    assert len(_legend(fig)) == 3 + 3  # tasks and editors, one legend for both panels
     assert "zsRE (MEND (single-task))" in _names(fig)
-    second = [t for t in fig.data if t.xaxis == "x2"]
+    second = [t for t in _data(fig) if t.xaxis == "x2"]
     assert {t.meta["editor"] for t in second} == {"MEND (multi-task)", "MEND (single-task)"}
-    assert len({t.marker.symbol for t in fig.data}) == 3
+    assert len({t.marker.symbol for t in _data(fig)}) == 3
+
+
+def test_direction_panels_wrap_into_rows_of_two(dirset) -> None:
+    fig = direction_panels(dirset, [[e] for e in SPREADS], method="pca")
+    assert fig.layout.xaxis3.domain == fig.layout.xaxis.domain  # the third panel starts the second row
+    assert fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]
+    assert _legend(fig) == list(TASKS)  # one editor a panel: the panel titles name them
 
 
 def test_direction_points_fit_each_panel_on_its_union(dirset) -> None:
@@ -83,7 +102,7 @@ def test_direction_panels_tsne_axes_and_task_filter(dirset) -> None:
 
 def test_direction_panels_with_no_data(dirset) -> None:
     fig = direction_panels(dirset, [["nobody"]], method="pca")
-    assert len(fig.data) == 0
+    assert len(_data(fig)) == 0
 
 
 def test_fig_task_scaling_fig2c() -> None:
@@ -131,15 +150,15 @@ def test_fig_table3_puts_paper_beside_ours() -> None:
                           "ci_low": 65.0, "ci_high": 75.0}])
     fig = fig_table3(ours)
     table = fig.data[0]
-    assert isinstance(table, go.Table)
-    assert list(table.header.values) == ["<b>Task</b>", "<b>Metric</b>", "<b>MEND (multi-task) (paper)</b>",
-                                         "<b>InstructEdit (paper)</b>", "<b>InstructEdit (ours)</b>"]
-    tasks, metrics, mend, instructedit, mine = (list(c) for c in table.cells.values)
-    assert len(tasks) == 15 and tasks[0] == "CounterFact" and tasks[-1] == "zsRE"
-    row = [i for i, (t, m) in enumerate(zip(tasks, metrics)) if (t, m) == ("zsRE", "Reliability")][0]
-    assert (mend[row], instructedit[row], mine[row]) == ("40.79", "82.83", "70.00 [65.0, 75.0]")
-    assert mine[0] == "–"
-    assert len(fig_table3(None).data[0].header.values) == 4
+    assert isinstance(table, go.Table) and fig.layout.width is None
+    assert list(table.header.values) == ["<b>Task, metric</b>", "<b>MEND (multi-task) (paper)</b>",
+                                         "<b>InstructEdit: paper · ours</b>"]
+    labels, mend, instructedit = (list(c) for c in table.cells.values)
+    assert len(labels) == 15 and labels[0] == "CounterFact Reliability" and labels[-1].startswith("zsRE")
+    row = labels.index("zsRE Reliability")
+    assert (mend[row], instructedit[row]) == ("40.79", "82.83 · <b>70.0</b> [65.0, 75.0]")
+    assert instructedit[0] == "80.81 · –"
+    assert len(fig_table3(None).data[0].header.values) == 3
 
 
 def test_paper_numbers_are_the_papers() -> None:

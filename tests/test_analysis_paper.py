@@ -1,7 +1,9 @@
 import json
 
+from analysis import sources
 from analysis.paper import direction_figures, result_figures, results_long
 from analysis.synthetic import synthetic_directionset
+from instructedit.evaluation import schema
 
 SUITE = {"instructedit": 3.0, "mend-multitask": 0.5, "mend-single-recent": 2.0, "mend-single-counterfact": 2.0,
          "mend-single-zsre": 2.0, "instructedit-recent": 1.0, "instructedit-recent-cf": 2.0,
@@ -27,6 +29,48 @@ def test_results_long_scales_and_labels(tmp_path):
     assert abs(row.value - 80.0) < 1e-9 and abs(row.ci_low - 75.0) < 1e-9
 
 
+def _with_generation(result, value=0.4):
+    for metrics in result["summary"].values():
+        metrics |= {m: _cell(1.1 if m in schema.UNSCALED else value) for m in schema.GENERATION_METRICS}
+    return result
+
+
+def _write_table3_and_figure3(folder, generation: bool):
+    def maybe(result):
+        return _with_generation(result) if generation else result
+
+    (folder / "table3.json").write_text(json.dumps({"mend-multitask": maybe(_result(0.6)),
+                                                    "instructedit": maybe(_result(0.8))}))
+    (folder / "figure3.json").write_text(json.dumps({"instructedit (seen)": maybe(_result(0.8)),
+                                                     "instructedit (unseen)": maybe(_result(0.7, "unseen"))}))
+
+
+def test_paper_figures_put_generation_metrics_beside_the_token_ones(tmp_path):
+    _write_table3_and_figure3(tmp_path, generation=True)
+    figures = result_figures(tmp_path)
+    labels, _, ours = (list(c) for c in figures["table3"].data[0].cells.values)
+    gen = schema.metric_label("gen_reliability")
+    row = labels.index("zsRE Reliability")
+    assert labels[row + 1] == f"zsRE {gen}" and ours[row + 1] == "– · <b>40.0</b> [35.0, 45.0]"
+    assert ours[labels.index(f"zsRE {schema.metric_label('fluency_ratio')}")] == "– · <b>1.10</b> [1.05, 1.15]"
+    bars = {label for trace in figures["fig3"].data if not trace.meta["paper"] for label in trace.y}
+    assert {schema.metric_label(m) for m in ("gen_reliability", "gen_generalization", "gen_locality")} <= bars
+    assert not bars & {schema.metric_label(m) for m in schema.UNSCALED}      # Fig. 3's axis is a share
+    paper_bars = {label for trace in figures["fig3"].data if trace.meta["paper"] for label in trace.y}
+    assert paper_bars and not paper_bars & sources.GENERATION_LABELS
+    df = results_long(tmp_path / "table3.json")
+    assert set(df["metric"]) >= {gen, schema.metric_label("gen_leak"), schema.metric_label("degenerate")}
+
+
+def test_paper_figures_without_generation_metrics_have_none(tmp_path):
+    _write_table3_and_figure3(tmp_path, generation=False)
+    figures = result_figures(tmp_path)
+    labels = list(figures["table3"].data[0].cells.values[0])
+    assert labels and not any(label.endswith(tuple(sources.GENERATION_LABELS)) for label in labels)
+    assert not {label for trace in figures["fig3"].data for label in trace.y} & sources.GENERATION_LABELS
+    assert not set(results_long(tmp_path / "figure3.json")["metric"]) & sources.GENERATION_LABELS
+
+
 def test_result_figures_from_results_files(tmp_path):
     (tmp_path / "figure3.json").write_text(json.dumps({"instructedit (seen)": _result(0.8),
                                                        "instructedit (unseen)": _result(0.7, "unseen")}))
@@ -38,7 +82,8 @@ def test_result_figures_from_results_files(tmp_path):
     names = {trace.name for trace in figures["fig3"].data}
     assert {"Seen", "Unseen"} <= names or any("Seen" in n for n in names)
     header = figures["table3"].data[0].header.values
-    assert any("InstructEdit (ours)" in h for h in header) and any("paper" in h for h in header)
+    assert "<b>InstructEdit: paper · ours</b>" in header  # from table3.json, its one declared source
+    assert sorted(figures["fig2c"].data[0].x) == [1, 2, 3]
 
 
 def test_direction_figures_build_the_paper_panels():

@@ -10,22 +10,26 @@ import plotly.graph_objects as go
 import pytest
 
 from analysis.export import find_browser
+from analysis.figures import is_data
 from workbench.ui.directions import DirectionsTab
-from workbench.ui.results import ResultsTab, instruction_kind
+from analysis.sources import instruction_kind
+from workbench.ui.results import ResultsTab
 
 
 def test_results_beside_the_papers(app_settings):
     status, table3, figure3, table, csv_path, json_path = ResultsTab(app_settings.results_dir).load()
-    assert "table3.json" in status and "unseen.json" in status
-    header = table3.data[0].header.values
-    assert any("InstructEdit (paper)" in h for h in header) and any("InstructEdit (ours)" in h for h in header)
-    assert any("MEND (multi-task) (ours)" in h for h in header)
+    assert "Table 3 from `table3.json`" in status and "Figure 3 from `figure3.json`" in status
+    header = list(table3.data[0].header.values)
+    assert header == ["<b>Task, metric</b>", "<b>MEND (multi-task): paper · ours</b>",
+                      "<b>InstructEdit: paper · ours</b>"]
+    assert table3.layout.width is None  # follows its box
     names = {trace.name for trace in figure3.data}
     assert {"Seen", "Unseen", "Seen (paper)", "Unseen (paper)"} <= names
+    assert "not yet computed" not in figure3.layout.title.text
     csv = pd.read_csv(csv_path)
-    assert set(csv["source"]) >= {"paper: Table 3", "paper: Figure 3", "table3.json", "unseen.json"}
+    assert set(csv["source"]) >= {"paper: Table 3", "paper: Figure 3", "table3.json", "figure3.json"}
     ours = csv[(csv["source"] == "table3.json") & (csv["editor"] == "InstructEdit")]
-    assert ours["value"].round(6).eq(80.0).all()
+    assert ours["value"].round(6).eq(80.0).all() and set(ours["figure"]) == {"Table 3"}
     assert len(json.loads(Path(json_path).read_text())) == len(csv) == len(table)
 
 
@@ -65,12 +69,12 @@ def test_directions_scatter_scores_and_html(app_settings):
     editors, tasks, kind = tab.options("synthetic")
     assert editors.choices and {c[0] for c in tasks.choices} == {"CounterFact", "Recent", "zsRE"}
     fig, scores, html_path = tab.draw(**ARGS)
-    assert len(fig.data) == 6 and fig.layout.xaxis2 is not None  # 2 editors x 3 tasks, one panel each
+    assert sum(map(is_data, fig.data)) == 6 and fig.layout.xaxis2 is not None  # 2 editors x 3 tasks, one panel each
     by_editor = scores.set_index("editor")
     assert by_editor.loc["instructedit", "silhouette"] > by_editor.loc["mend-multitask", "silhouette"]
     assert "plotly" in Path(html_path).read_text()[:100_000].lower()
     together = tab.draw(**{**ARGS, "layout": "together", "method": "tsne"})[0]
-    assert len(together.data) == 6 and "xaxis2" not in together.layout.to_plotly_json()
+    assert sum(map(is_data, together.data)) == 6 and "xaxis2" not in together.layout.to_plotly_json()
 
 
 @pytest.mark.parametrize("change,message", [
@@ -102,4 +106,4 @@ def test_directions_png(app_settings):
 @pytest.mark.slow
 def test_directions_umap(app_settings):
     fig, scores, _ = DirectionsTab(app_settings.directions_dir).draw(**{**ARGS, "method": "umap"})
-    assert len(fig.data) == 6 and "UMAP" in fig.layout.title.text and len(scores) == 2
+    assert sum(map(is_data, fig.data)) == 6 and "UMAP" in fig.layout.title.text and len(scores) == 2

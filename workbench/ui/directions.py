@@ -15,9 +15,11 @@ import gradio as gr
 import pandas as pd
 
 from analysis.directionset import DirectionSet, sidecar_path
+from analysis.export import html_text
 from analysis.figures import direction_panels
 from analysis.projection import available_methods
 from analysis.separation import separation_by_editor
+from instructedit.evaluation.schema import EDITOR_LABELS, task_label
 from workbench.ui.errors import ui_errors
 from workbench.ui.exports import write_download
 from workbench.ui.validate import InputError
@@ -60,9 +62,14 @@ def _figure_and_scores(path: str, mtime: float, editors: tuple, tasks: tuple, me
     subset = _load(path, mtime).subset(editor=list(editors), task=list(tasks), kind=kind)
     if len(subset) == 0:
         raise InputError("Editors", f"no {kind} vectors for editors {', '.join(editors)} and tasks {', '.join(tasks)}")
-    title = f"Editing directions ({kind}), {METHOD_LABELS.get(method, method)}"
-    fig = direction_panels(subset, LAYOUTS[layout][1](editors), method=method, kind=kind, title=title)
     scores = separation_by_editor(subset, kind=kind).reindex(columns=SCORE_COLUMNS)
+    labels = {e: EDITOR_LABELS.get(e, e) for e in editors}
+    shown = DirectionSet(subset.vectors, subset.meta.assign(task=subset.meta["task"].map(task_label),
+                                                           editor=subset.meta["editor"].map(labels)))
+    title = f"Editing directions ({kind}), {METHOD_LABELS.get(method, method)}"
+    panels = LAYOUTS[layout][1]([labels[e] for e in editors])
+    titles = [" vs ".join(panel) if len(panel) < 3 else "" for panel in panels]
+    fig = direction_panels(shown, panels, method=method, kind=kind, title=title, panel_titles=titles)
     return fig, scores.round(3)
 
 
@@ -121,17 +128,18 @@ class DirectionsTab:
     def draw(self, name, editors, tasks, method, layout, kind):
         """(figure, separation scores, HTML download path)."""
         fig, scores = self._compute(name, editors, tasks, method, layout, kind)
-        html = write_download(f"directions-{kind}-{method}.html", fig.to_html(include_plotlyjs=True, full_html=True))
+        html = write_download(f"directions-{kind}-{method}.html", html_text(fig))
         return fig, scores, str(html)
 
     @ui_errors
     def png(self, name, editors, tasks, method, layout, kind):
-        """A PNG of the same figure (kaleido + Chromium; a few seconds)."""
+        """A PNG of the same figure, EXPORT_WIDTH (1200) px wide, panels wrapped as on screen (kaleido +
+        Chromium; a few seconds)."""
         from analysis.export import BrowserNotFoundError, render_static
 
         fig, _ = self._compute(name, editors, tasks, method, layout, kind)
         try:
-            [[data]] = render_static([fig], ["png"], scale=2.0)
+            [[data]] = render_static([fig], ["png"], scale=1.0)
         except BrowserNotFoundError as err:
             raise InputError("PNG export", str(err)) from err
         return str(write_download(f"directions-{kind}-{method}.png", data))

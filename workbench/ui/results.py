@@ -1,8 +1,9 @@
 """Results tab: our Table 3 / Fig. 3 numbers (assets/results/*.json) beside the paper's, as figures and files.
 
-A results file is `{editor_name: {"instruction", "summary": {task: {metric: {mean, ci_low, ci_high, n}}},
-"records"}}` as written by `instructedit.evaluation.evaluate.write_results`. Later files (by modification
-time) override earlier ones for the same editor and instruction.
+Each figure reads its one declared file (`analysis.sources.SOURCES`: Table 3 <- table3.json, Figure 3 <-
+figure3.json), so no number drawn has two sources. The long table and the downloads hold every results file of
+the folder (`{editor[ (setting)]: {"instruction", "summary", "records"}}`, see `instructedit.evaluation.schema`),
+each row naming its file and the figure it feeds, if any. Missing files and entries are notes, not errors.
 """
 from __future__ import annotations
 
@@ -13,106 +14,119 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import figures, paper_numbers
+from analysis import figures, paper_numbers, sources
 from instructedit.evaluation import schema
-from instructedit.instructions import UNSEEN_INDEX
 from workbench.ui.errors import ui_errors
 from workbench.ui.exports import write_download
 
 log = logging.getLogger(__name__)
 
-EDITOR_DISPLAY = {"instructedit": paper_numbers.EDITOR_INSTRUCTEDIT, "mend-multitask": paper_numbers.EDITOR_MEND_MULTI}
-COLUMNS = ["source", "editor", "instruction", "task", "metric", "value", "ci_low", "ci_high", "n"]
+FIGURES = ("table3", "figure3")          # the experiments this tab draws, each from its SOURCES file
+COLUMNS = sources.COLUMNS + ["figure"]
+T3_COLUMNS = ["task", "metric", "editor", "value", "ci_low", "ci_high"]
+F3_COLUMNS = ["task", "metric", "instruction", "value", "ci_low", "ci_high"]
 
 
 @dataclass
 class Results:
-    ours: pd.DataFrame
+    ours: pd.DataFrame                                   # every results file, long form, with its source
+    selections: dict[str, sources.Selection] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-
-def instruction_kind(value) -> str:
-    """seen | unseen | none | custom, from a results entry's `instruction`."""
-    text = str(value).strip().lower()
-    if text in ("seen", "unseen", "none"):
-        return text
-    if text.isdigit():
-        return "unseen" if int(text) == UNSEEN_INDEX else "seen"
-    return "custom"
+    @property
+    def notes(self) -> list[str]:
+        return [note for selection in self.selections.values() for note in selection.notes]
 
 
-def _rows(source: str, editor: str, entry: dict) -> list[dict]:
-    kind = instruction_kind(entry.get("instruction", "seen"))
-    return [{"source": source, "editor": EDITOR_DISPLAY.get(editor, editor), "instruction": kind,
-             "task": schema.task_label(task), "metric": schema.metric_label(metric), "value": cell.mean,
-             "ci_low": cell.low, "ci_high": cell.high, "n": cell.n}
-            for task, metric, cell in schema.cells(entry)]
+def _file_rows(path: Path) -> list[dict] | None:
+    """Every row of one results file; None for other JSON (provenance.json, sweep rows)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not schema.is_results(data):
+        log.debug("%s: not experiment results, passed over", path.name)
+        return None
+    return [row for key, entry in data.items() for row in sources.entry_rows(path.name, key, entry)]
+
+
+def _mark_figures(ours: pd.DataFrame, selections: dict[str, sources.Selection]) -> pd.DataFrame:
+    """Column `figure`: the figure a row feeds (the title of its experiment), empty for the others."""
+    fed = {tuple(row): s.source.title for s in selections.values()
+           for row in s.rows[["source"] + sources.KEY].itertuples(index=False)}
+    keys = ours[["source"] + sources.KEY].itertuples(index=False)
+    return ours.assign(figure=[fed.get(tuple(k), "") for k in keys])
 
 
 def load_results(folder: Path) -> Results:
-    """Every experiment results file in `folder` (other JSON files, such as provenance.json, are passed
-    over); unreadable or malformed ones are reported in `problems`, not raised."""
-    paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    """Every experiment results file in `folder` and each figure's selection from its declared file;
+    unreadable or malformed files are reported in `problems`, not raised."""
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
     rows, files, problems = [], [], []
     for path in paths:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not schema.is_results(data):
-                log.debug("%s: not experiment results, passed over", path.name)
-                continue
-            new = [row for editor, entry in data.items() for row in _rows(path.name, editor, entry)]
+            new = _file_rows(path)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             problems.append(f"{path.name}: not a results file ({err.__class__.__name__}: {err})")
             continue
-        rows += new
-        files.append(path.name)
-    ours = pd.DataFrame(rows, columns=COLUMNS)
-    ours = ours.drop_duplicates(subset=["editor", "instruction", "task", "metric"], keep="last").reset_index(drop=True)
-    return Results(ours, files, problems)
+        if new is not None:
+            rows += new
+            files.append(path.name)
+    selections = {name: sources.select(folder, name) for name in FIGURES}
+    ours = _mark_figures(pd.DataFrame(rows, columns=sources.COLUMNS), selections)
+    return Results(ours, selections, files, problems)
 
 
-def table3_ours(ours: pd.DataFrame) -> pd.DataFrame | None:
-    """Our Table 3 rows: each editor with its seen instruction (or none, for MEND)."""
-    part = ours[ours["instruction"].isin(["seen", "none"])]
-    return None if part.empty else part[["task", "metric", "editor", "value", "ci_low", "ci_high"]]
+def table3_ours(results: Results) -> pd.DataFrame | None:
+    """Our Table 3 rows (table3.json only): each editor with its seen instruction (or none, for MEND); token
+    metrics and, where the file has them, generation metrics beside them (`sources.REPORTED`)."""
+    rows = results.selections["table3"].rows
+    return None if rows.empty else rows[T3_COLUMNS]
 
 
-def figure3_ours(ours: pd.DataFrame) -> pd.DataFrame | None:
-    """Our Fig. 3 rows: InstructEdit with the seen vs the unseen instruction."""
-    part = ours[(ours["editor"] == paper_numbers.EDITOR_INSTRUCTEDIT) & ours["instruction"].isin(["seen", "unseen"])]
-    part = part[part["metric"].isin(paper_numbers.METRIC_ORDER)]
-    return None if part["instruction"].nunique() < 2 else part[["task", "metric", "instruction", "value",
-                                                                 "ci_low", "ci_high"]]
+def figure3_ours(results: Results) -> pd.DataFrame | None:
+    """Our Fig. 3 rows (figure3.json only): InstructEdit with the seen vs the unseen instruction, token metrics
+    and, where the file has them, their generation counterparts (`sources.FIGURE3_METRICS`)."""
+    rows = results.selections["figure3"].rows
+    return None if rows["instruction"].nunique() < 2 else rows[F3_COLUMNS]
+
+
+def figures_for(results: Results):
+    """(Table 3 figure, Fig. 3 figure): the paper's numbers beside ours, or the paper's alone with a note."""
+    t3_source, f3_source = (results.selections[name].source.file for name in FIGURES)
+    t3_ours = table3_ours(results)
+    t3_note = (f"paper: GPT2-XL; ours: SmolLM2-135M, from {t3_source}{sources.generation_note(t3_ours)}"
+               if t3_ours is not None else f"the paper's numbers; ours not yet computed (no usable {t3_source})")
+    t3 = figures.fig_table3(t3_ours, title="Table 3: paper vs ours", note=t3_note)
+    f3_ours = figure3_ours(results)
+    if f3_ours is None:
+        f3 = figures.fig_seen_unseen(paper_numbers.figure3(), title="Figure 3: the paper's numbers",
+                                     note=f"ours not yet computed (no seen and unseen entries in {f3_source})")
+    else:
+        f3 = figures.fig_seen_unseen(f3_ours, paper_numbers.figure3(), title="Figure 3: seen vs unseen instruction",
+                                     note=f"ours from {f3_source}; hatched: the paper's (GPT2-XL)"
+                                          f"{sources.generation_note(f3_ours)}")
+    return t3, f3
 
 
 def combined(results: Results) -> pd.DataFrame:
     """The paper's Table 3 and Fig. 3 and all of ours in one long table (what the downloads hold)."""
-    t3 = paper_numbers.table3().assign(source="paper: Table 3", instruction="seen")
-    f3 = paper_numbers.figure3().assign(source="paper: Figure 3", editor=paper_numbers.EDITOR_INSTRUCTEDIT)
-    frames = [f[COLUMNS[:6]] for f in (t3, f3)] + ([results.ours] if not results.ours.empty else [])
+    t3 = paper_numbers.table3().assign(source="paper: Table 3", instruction="seen", figure="Table 3")
+    f3 = paper_numbers.figure3().assign(source="paper: Figure 3", editor=paper_numbers.EDITOR_INSTRUCTEDIT,
+                                        figure="Figure 3")
+    frames = [f.reindex(columns=COLUMNS) for f in (t3, f3)] + ([results.ours] if not results.ours.empty else [])
     return pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS)
-
-
-def figures_for(results: Results):
-    """(Table 3 figure, Fig. 3 figure): the paper's numbers beside ours, or the paper's alone."""
-    t3 = figures.fig_table3(table3_ours(results.ours))
-    f3_ours = figure3_ours(results.ours)
-    if f3_ours is None:
-        f3 = figures.fig_seen_unseen(paper_numbers.figure3(),
-                                     title="Seen vs unseen instructions: the paper's numbers (ours not yet computed)")
-    else:
-        f3 = figures.fig_seen_unseen(f3_ours, paper_numbers.figure3())
-    return t3, f3
 
 
 def status(results: Results, folder: Path) -> str:
     if results.ours.empty:
-        text = (f"**Our numbers are not yet computed** (no results in `{folder}`): the tables show the paper's "
+        text = (f"**Our numbers are not yet computed** (no results in `{folder}`): the figures show the paper's "
                 "numbers (GPT2-XL) only.")
     else:
-        text = (f"Ours (SmolLM2-135M unless the file says otherwise) from {', '.join(f'`{f}`' for f in results.files)}, "
-                f"beside the paper's (GPT2-XL; {paper_numbers.PAPER_CITATION}).")
+        drawn = "; ".join(f"{s.source.title} from `{s.source.file}`" for s in results.selections.values() if s.found)
+        text = (f"Ours (SmolLM2-135M unless the file says otherwise) beside the paper's (GPT2-XL; "
+                f"{paper_numbers.PAPER_CITATION}). Drawn: {drawn or 'none'}. The long table holds every results "
+                f"file: {', '.join(f'`{f}`' for f in results.files)}.")
+    if results.notes:
+        text += "  \nNotes: " + "; ".join(results.notes)
     if results.problems:
         text += "  \nSkipped: " + "; ".join(results.problems)
     return text
