@@ -10,9 +10,11 @@ from gradio_client.exceptions import AppError
 
 from analysis.export import find_browser
 from app_support import EXAMPLES
+from workbench.ui.handlers import EDIT_OUTPUTS
 
 ENDPOINTS = {"/edit", "/instructions", "/editor_info", "/example", "/results", "/direction_options", "/directions",
-             "/directions_png", "/status", "/direction_sets"}
+             "/directions_png", "/status", "/direction_sets", "/keep", "/undo", "/reset", "/ask", "/load_session",
+             "/clear", "/share"}
 EDIT = dict(prompt="The Eiffel Tower is in", target="Rome", subject="", paraphrases="Where is the Eiffel Tower? In",
             locality="The capital of Japan is => Tokyo", task="counterfact", topic="", label="positive", seen_index=0,
             third="unseen", custom_instruction="", editor="instructedit", second_editor="mend-multitask",
@@ -27,11 +29,12 @@ def test_every_endpoint_is_named(client):
 
 
 def test_edit_endpoint(client):
-    out = client.predict(**EDIT, api_name="/edit")
-    before, before_card, seen, seen_card, seen_diff, third_title, third, third_card, third_diff, chart, summary = out
-    assert before and seen and third and "unseen" in third_title
-    assert "Reliability" in seen_card and "p(target)" in before_card
-    assert "".join(piece["token"] for piece in seen_diff) == seen
+    out = dict(zip(EDIT_OUTPUTS, client.predict(**EDIT, api_name="/edit"), strict=True))
+    assert out["before"] and out["seen"] and out["third_out"] and "unseen" in out["third_title"]
+    assert "Reliability" in out["seen_card"] and "p(target)" in out["before_card"]
+    assert "".join(piece["token"] for piece in out["seen_diff"]) == out["seen"]
+    assert out["probes"]["headers"][:4] == ["Probe", "Source", "Prompt", "Answer"]
+    summary, chart = out["summary"], out["chart"]
     figure = json.loads(chart["plot"])
     assert chart["type"] == "plotly" and len(figure["data"]) == 3 and len(figure["data"][0]["y"]) == 3
     assert [c["editor"] for c in summary["columns"]] == ["instructedit", "instructedit"]
@@ -56,7 +59,7 @@ def test_edit_endpoint_bad_input_then_good(client, served_app):
     stream = call_raw(served_app[0], "edit", list({**EDIT, "prompt": "bad \ud800 text"}.values()))
     assert "event: error" in stream and "Prompt: contains an unpaired surrogate U+D800" in stream
     assert "Traceback" not in stream
-    assert client.predict(**EDIT, api_name="/edit")[2]
+    assert client.predict(**EDIT, api_name="/edit")[EDIT_OUTPUTS.index("seen")]
 
 
 def test_instructions_and_editor_info_endpoints(client):
@@ -85,7 +88,9 @@ def test_direction_endpoints(client):
     editors, tasks, kind = client.predict("synthetic", api_name="/direction_options")
     assert set(editors["value"]) == {"instructedit", "mend-multitask"} and kind["value"] == "u_tilde"
     plot, scores, html_path = client.predict(**DIRECTIONS, api_name="/directions")
-    assert len(json.loads(plot["plot"])["data"]) == 4 and scores["headers"][0] == "editor"
+    traces = json.loads(plot["plot"])["data"]
+    points = [t for t in traces if "legend_key" not in (t.get("meta") or {})]  # legend keys carry no points
+    assert len(points) == 4 and scores["headers"][0] == "editor"  # 2 editors x 2 tasks
     assert Path(html_path).suffix == ".html"
     with pytest.raises(AppError, match="Editors: choose at least one editor"):
         client.predict(**{**DIRECTIONS, "editors": []}, api_name="/directions")

@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from workbench.ui.handlers import EditRequest
+from workbench.ui.handlers import EDIT_OUTPUTS, EditRequest
+
+SUMMARY, CHART = EDIT_OUTPUTS.index("summary"), EDIT_OUTPUTS.index("chart")
 
 
 N_CLIENTS = 8
@@ -52,9 +54,9 @@ def test_concurrent_handlers_equal_solo_runs(handlers, app_state):
     model, _ = app_state.model()
     before = _weights(model)
     edits = requests()
-    solo = [handlers.run(r)[10] for r in edits]
+    solo = [handlers.run(r)[SUMMARY] for r in edits]
     assert len({s["columns"][0]["continuation"] + str(s["columns"][0]["p_after"]) for s in solo}) == N_CLIENTS
-    together = _all_at_once(lambda r: handlers.run(r)[10], edits)
+    together = _all_at_once(lambda r: handlers.run(r)[SUMMARY], edits)
     assert together == solo
     assert _unchanged(model, before)
 
@@ -75,6 +77,6 @@ def test_concurrent_api_clients_equal_solo_runs(served_app):
     solo = [call(pair) for pair in zip(clients, edits)]
     together = _all_at_once(call, list(zip(clients, edits)))
     for alone, crowd in zip(solo, together):
-        assert crowd[10] == alone[10]  # every number and continuation
-        assert crowd[:9] == alone[:9] and crowd[9]["plot"] == alone[9]["plot"]
+        assert crowd[SUMMARY] == alone[SUMMARY]  # every number and continuation
+        assert crowd[:CHART] == alone[:CHART] and crowd[CHART]["plot"] == alone[CHART]["plot"]
     assert _unchanged(model, before)

@@ -9,8 +9,8 @@ import pytest
 
 from instructedit.api import edit_and_report
 from instructedit.instructions import CATALOG, UNSEEN_INDEX
-from workbench.ui import compare, plots, validate
-from workbench.ui.handlers import EditRequest, example_rows
+from workbench.ui import compare, plots, validate, verdict
+from workbench.ui.handlers import EDIT_OUTPUTS, EditRequest, example_rows
 from app_support import EXAMPLES
 
 GOOD = EditRequest(prompt="The Eiffel Tower is in", target="Rome", subject="Eiffel Tower",
@@ -19,9 +19,10 @@ GOOD = EditRequest(prompt="The Eiffel Tower is in", target="Rome", subject="Eiff
                    max_new_tokens=6)
 
 
-def _edit(handlers, request: EditRequest):
-    """Through the Gradio-facing handler (with its error boundary), positional like the UI calls it."""
-    return handlers.edit(*dataclasses.astuple(request))
+def _edit(handlers, request: EditRequest) -> dict:
+    """Through the Gradio-facing handler (with its error boundary), positional like the UI calls it; the
+    outputs by name."""
+    return dict(zip(EDIT_OUTPUTS, handlers.edit(*dataclasses.astuple(request)), strict=True))
 
 
 def test_column_equals_library_edit_and_report(app_state):
@@ -45,33 +46,73 @@ def validate_instruction(name):
 
 def test_edit_gives_three_columns_chart_and_diff(handlers):
     out = _edit(handlers, GOOD)
-    before, before_card, seen, seen_card, seen_diff, third_title, third, third_card, third_diff, chart, summary = out
-    assert before and seen and third and "p(target)" in before_card
-    assert "Reliability" in seen_card and "Generalization" in third_card and "Locality" in third_card
-    assert "unseen" in third_title
-    assert "".join(piece for piece, _ in seen_diff) == seen
+    assert out["before"] and out["seen"] and out["third_out"] and "p(target)" in out["before_card"]
+    assert "Reliability" in out["seen_card"] and "Generalization" in out["third_card"]
+    assert "Locality" in out["third_card"] and "unseen" in out["third_title"]
+    assert "".join(piece for piece, _ in out["seen_diff"]) == out["seen"]
+    chart = out["chart"]
     assert isinstance(chart, go.Figure) and len(chart.data) == 3
     assert all(len(trace.y) == 4 for trace in chart.data)  # edit prompt, 2 paraphrases, 1 locality probe
+    summary = out["summary"]
     columns = summary["columns"]
     assert [c["instruction"] for c in columns] == [CATALOG["counterfact"][0], CATALOG["counterfact"][UNSEEN_INDEX]]
     assert summary["before"]["prompt"] == columns[0]["prompt"]
+    assert len(out["probes"]) == 4 and list(out["probes"]["Source"]) == ["you"] * 4
+    assert out["notice"] == "" and summary["suggested_locality"] is None  # the user gave the locality probe
+
+
+def test_columns_show_the_plain_prompt_and_a_verdict(handlers, app_state):
+    """Before and after columns show the plain prompt's continuation (the wrapped one beside it), each after
+    column a verdict in words from the generation metrics."""
+    model, tokenizer = app_state.model()
+    out = _edit(handlers, GOOD)
+    summary = out["summary"]
+    plain_before = summary["before"]["plain_continuation"]
+    assert out["before"] == plain_before and summary["before"]["plain_prompt"] == GOOD.prompt
+    assert out["before_wrapped"] == summary["before"]["continuation"]  # the seen instruction's prompt
+    seen = summary["columns"][0]
+    report = edit_and_report(model, tokenizer, app_state.editor("instructedit"), validate.build_record(
+        "counterfact", GOOD.prompt, GOOD.target, GOOD.subject, GOOD.paraphrases, GOOD.locality), "seen",
+        max_new_tokens=6)
+    assert out["seen"] == seen["plain_continuation"] == report.plain_after
+    assert out["seen_wrapped"] == seen["continuation"] == report.after
+    assert plain_before == report.plain_before
+    expected = verdict.verdict("Rome", plain_before, report.plain_after,
+                               [verdict.NeighbourText(n["prompt"], n["before"], n["after"], n["kept"])
+                                for n in seen["neighbours"]], summary["before"]["continuation"], report.after)
+    assert seen["verdict"] == expected.text and expected.text in out["seen_card"]
+    assert "own instruction" in out["seen_card"]  # why the wrapped pre-edit p(target) differs per column
+
+
+def test_empty_locality_gets_suggested_neighbours(handlers):
+    request = dataclasses.replace(GOOD, prompt="The Eiffel Tower is located in the city of", locality="")
+    out = _edit(handlers, request)
+    suggested = out["summary"]["suggested_locality"]
+    assert suggested["how"].startswith("same relation")
+    assert all(p["kind"] == "neighbour" and p["prompt"].endswith("is located in the city of")
+               and "Eiffel" not in p["prompt"] for p in suggested["probes"])
+    assert suggested["probes"] and "Locality probes suggested" in out["notice"]
+    locality = out["probes"][out["probes"]["Probe"].str.startswith("Locality")]
+    assert list(locality["Prompt"]) == [p["prompt"] for p in suggested["probes"]]
+    assert all(source.startswith("suggested") for source in locality["Source"])
 
 
 def test_third_column_modes(handlers):
     custom = _edit(handlers, dataclasses.replace(GOOD, third="custom", custom_instruction="Swap the city."))
-    assert custom[10]["columns"][1]["instruction"] == "Swap the city."
-    assert "Description: Swap the city." in custom[10]["columns"][1]["prompt"]
+    assert custom["summary"]["columns"][1]["instruction"] == "Swap the city."
+    assert "Description: Swap the city." in custom["summary"]["columns"][1]["prompt"]
     second = _edit(handlers, dataclasses.replace(GOOD, third="editor"))
-    column = second[10]["columns"][1]
+    column = second["summary"]["columns"][1]
     assert column["editor"] == "mend-multitask" and column["instruction"] is None
     assert column["prompt"] == GOOD.prompt  # MEND editors get no instruction
-    assert "mend-multitask" in second[5]
+    assert "mend-multitask" in second["third_title"]
+    assert second["third_wrapped"] == "" and second["third_out"] == column["continuation"]
 
 
 def test_convsent_fills_placeholders(handlers):
     request = EditRequest(prompt="What do you think of jazz?", target="I love it.", task="convsent", topic="jazz",
                           label="negative", editor="instructedit", max_new_tokens=3)
-    summary = _edit(handlers, request)[10]
+    summary = _edit(handlers, request)["summary"]
     assert "[TOPIC]" not in summary["columns"][0]["instruction"] and "jazz" in summary["columns"][0]["instruction"]
 
 
@@ -133,14 +174,14 @@ def test_next_request_works_after_errors(handlers):
     for change, _ in BAD_INPUTS[:6]:
         with pytest.raises(gr.Error):
             _edit(handlers, dataclasses.replace(GOOD, **change))
-    assert _edit(handlers, GOOD)[2]
+    assert _edit(handlers, GOOD)["seen"]
 
 
 @pytest.mark.parametrize("text", ["Le café ☕ est à", "مرحبا بالعالم", "שלום", "👩\u200d💻 coder 👍🏽", "Tab\there",
                                   "Persian ZWNJ: می\u200cخواهم", "❤\ufe0f heart"])
 def test_real_text_in_any_script_is_accepted(handlers, text):
     assert validate.check_text(text, "Prompt") == text.strip()
-    assert _edit(handlers, dataclasses.replace(GOOD, prompt=text, target="Paris 🇫🇷", max_new_tokens=2))[2] is not None
+    assert _edit(handlers, dataclasses.replace(GOOD, prompt=text, target="Paris 🇫🇷", max_new_tokens=2))["seen_card"]
 
 
 def test_library_messages_map_to_ui_fields():
@@ -171,7 +212,72 @@ def test_examples_load_and_cache(handlers, app_settings):
     assert rows[0][4] == "The capital of Japan is => Tokyo"
     first = handlers.example(*rows[0])
     assert handlers.example(*rows[0]) is first  # cached in memory after the first use
-    assert handlers.example(*rows[1])[2] is not None  # a ConvSent example
+    assert dict(zip(EDIT_OUTPUTS, handlers.example(*rows[1])))["seen_card"]  # a ConvSent example
+
+
+def test_example_respects_the_form(handlers, app_settings):
+    """An example fills the 8 record fields; the editor, third column and continuation length are the form's."""
+    rows, _, _ = example_rows(app_settings.examples_file)
+    form = dict(seen_index=3, third="editor", custom_instruction="", editor="instructedit",
+                second_editor="mend-multitask", max_new_tokens=2)
+    out = dict(zip(EDIT_OUTPUTS, handlers.example(*rows[0], *form.values())))
+    columns = out["summary"]["columns"]
+    assert [c["editor"] for c in columns] == ["instructedit", "mend-multitask"]
+    assert columns[0]["instruction"] == CATALOG["counterfact"][3]
+    _, tokenizer = handlers.state.model()
+    assert len(tokenizer(columns[1]["continuation"], add_special_tokens=False).input_ids) <= 2
+    default = dict(zip(EDIT_OUTPUTS, handlers.example(*rows[0])))
+    assert default["summary"]["columns"][1]["title"] == "unseen instruction"
+
+
+class FakeRequest:
+    def __init__(self, session_hash: str, query: dict | None = None):
+        self.session_hash, self.query_params = session_hash, query or {}
+
+
+def test_an_error_replaces_the_outputs_in_place(handlers):
+    """After a failed edit, the follow-up (`.failure`) writes that session's message in place of every output."""
+    assert _edit(handlers, GOOD)["seen"]
+    with pytest.raises(gr.Error):
+        handlers.edit(*dataclasses.astuple(dataclasses.replace(GOOD, target="Ro\u200bme")),
+                      request=FakeRequest("tab-1"))
+    with pytest.raises(gr.Error):
+        handlers.edit(*dataclasses.astuple(dataclasses.replace(GOOD, editor="ghost")), request=FakeRequest("tab-2"))
+    first = dict(zip(EDIT_OUTPUTS, handlers.failed(FakeRequest("tab-1"))))
+    assert "Target: contains the invisible format character U+200B" in first["notice"]
+    assert "Target:" in first["seen_card"] and first["seen"] == "" and first["before"] == ""
+    assert first["chart"] is None and first["summary"] is None and first["probes"] is None
+    assert "Editor: unknown editor" in dict(zip(EDIT_OUTPUTS, handlers.failed(FakeRequest("tab-2"))))["notice"]
+    assert "did not finish" in dict(zip(EDIT_OUTPUTS, handlers.failed(FakeRequest("tab-1"))))["notice"]  # taken once
+
+
+def test_clear_empties_the_form_and_the_outputs(handlers):
+    from workbench.ui.form import TEXT_FIELDS
+
+    values = handlers.clear()
+    assert values[:len(TEXT_FIELDS)] == ("",) * len(TEXT_FIELDS)
+    outputs = dict(zip(EDIT_OUTPUTS, values[len(TEXT_FIELDS):], strict=True))
+    assert outputs["summary"] is None and outputs["before"] == "" and outputs["notice"] == ""
+
+
+def test_prefill_from_a_share_link(handlers):
+    from workbench.ui.form import FIELDS, EditRequest as Form
+
+    form = Form("The Eiffel Tower is in", "Rome", "Eiffel Tower", locality="Tokyo is in => Japan", task="zsre",
+                seen_index=4, third="editor", editor="mend-multitask", second_editor="instructedit",
+                max_new_tokens=7)
+    url = handlers.share(*dataclasses.astuple(form), "http://127.0.0.1:7860/?old=1#top")
+    assert url.startswith("http://127.0.0.1:7860/?prompt=The+Eiffel+Tower+is+in&target=Rome") and "#" not in url
+    from urllib.parse import parse_qsl, urlsplit
+
+    *updates, note = handlers.prefill(FakeRequest("x", dict(parse_qsl(urlsplit(url).query))))
+    values = {name: u.get("value") for name, u in zip(FIELDS, updates) if "value" in u}
+    assert values == {k: v for k, v in dataclasses.asdict(form).items() if v != getattr(Form("", ""), k)}
+    assert note.startswith("Filled from the link: prompt, target")
+    *updates, note = handlers.prefill(FakeRequest("x", {"task": "nope", "editor": "ghost", "prompt": "ok"}))
+    assert [u.get("value") for u in updates][0] == "ok" and "value" not in updates[5]
+    assert "Task: 'nope' is not one of" in note and "Editor: 'ghost' is not one of" in note
+    assert all("value" not in u for u in handlers.prefill(FakeRequest("x"))[:-1])
 
 
 def test_missing_examples_file_is_reported(tmp_path):

@@ -1,9 +1,16 @@
-"""The one place where exceptions become UI messages: a gr.Error naming the field, never a traceback."""
+"""The one place where exceptions become UI messages: a gr.Error naming the field, never a traceback.
+
+`ErrorNotes` remembers the last message per browser session, so that the event chained after a failed one
+(`.failure`) can write it in place of the outputs (no stale results under the error badges).
+"""
 from __future__ import annotations
 
 import functools
 import html
 import logging
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 
 import gradio as gr
 
@@ -41,3 +48,41 @@ def ui_errors(fn):
         except Exception as err:  # noqa: BLE001 - the UI boundary: log it, show a clean message
             raise to_ui_error(err) from err
     return wrapper
+
+
+class ErrorNotes:
+    """The last UI error message per browser session (bounded: the oldest sessions are forgotten)."""
+
+    def __init__(self, size: int = 1024):
+        self._notes: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    @staticmethod
+    def _key(request) -> str:
+        return str(getattr(request, "session_hash", None) or "")
+
+    @contextmanager
+    def noted(self, request):
+        """Run a handler body: any failure becomes a gr.Error whose message is remembered for `request`."""
+        try:
+            yield
+        except gr.Error as err:
+            self.remember(request, err.message)
+            raise
+        except Exception as err:  # noqa: BLE001 - the UI boundary, as in ui_errors
+            ui = to_ui_error(err)
+            self.remember(request, ui.message)
+            raise ui from err
+
+    def remember(self, request, message: str) -> None:
+        with self._lock:
+            self._notes[self._key(request)] = message
+            self._notes.move_to_end(self._key(request))
+            while len(self._notes) > self._size:
+                self._notes.popitem(last=False)
+
+    def take(self, request, default: str) -> str:
+        """The message remembered for `request` (forgotten once taken), else `default`."""
+        with self._lock:
+            return self._notes.pop(self._key(request), default)

@@ -1,20 +1,24 @@
-"""Edit-tab event handlers: check the inputs, run the comparison, format the three columns and the plots."""
+"""Edit-tab event handlers: check the inputs, run the comparison, format the three columns, the probe table
+and the plots; examples, Clear, the error in place of stale outputs, the share link and the prefill from one."""
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import gradio as gr
 
 from instructedit.data.records import TASKS
 from instructedit.instructions import CATALOG, N_SEEN, UNSEEN_INDEX, Instruction
-from . import plots, validate
+from . import cards, plots, validate
 from workbench.ui.compare import ColumnSpec, compare
-from workbench.ui.errors import ui_errors
+from workbench.ui.errors import ErrorNotes, ui_errors
+from workbench.ui.form import (DEFAULT_NEW_TOKENS, FIELDS, MAX_NEW_TOKENS, TEXT_FIELDS, THIRD_MODES, EditRequest,
+                               parse_query, share_url)
+from workbench.ui.neighbours import fact_pool, suggest
 from workbench.ui.state import AppState, Unavailable
 from workbench.ui.validate import FIELD_LABELS, InputError
 
@@ -28,34 +32,13 @@ except ImportError:
     def gpu(fn):
         return fn
 
-DEFAULT_NEW_TOKENS = 20
-MAX_NEW_TOKENS = 64
+__all__ = ["DEFAULT_NEW_TOKENS", "EDIT_OUTPUTS", "MAX_NEW_TOKENS", "THIRD_MODES", "EditRequest", "Handlers"]
+
 EXAMPLE_CACHE_SIZE = 64
-THIRD_MODES = {  # value -> radio label; the third column's builders are in Handlers._third_specs
-    "unseen": "Unseen (held-out) instruction",
-    "custom": "Free-text instruction",
-    "editor": "Second editor, same seen instruction",
-}
-
-
-@dataclass(frozen=True)
-class EditRequest:
-    """The Edit tab's inputs, as the handler receives them."""
-
-    prompt: str
-    target: str
-    subject: str = ""
-    paraphrases: str = ""
-    locality: str = ""
-    task: str = "counterfact"
-    topic: str = ""
-    label: str = "positive"
-    seen_index: int = 0
-    third: str = "unseen"
-    custom_instruction: str = ""
-    editor: str = ""
-    second_editor: str = ""
-    max_new_tokens: int = DEFAULT_NEW_TOKENS
+# the Edit tab's outputs, in the order every edit handler returns them (app.py maps them to components)
+EDIT_OUTPUTS = ("notice", "before", "before_wrapped", "before_card", "seen", "seen_wrapped", "seen_card", "seen_diff",
+                "third_title", "third_out", "third_wrapped", "third_card", "third_diff", "probes", "chart", "summary")
+NOT_FINISHED = "The edit did not finish (it was cancelled or the connection dropped); press Edit again."
 
 
 def seen_choices(task: str, catalog: dict | None = None) -> list[tuple[str, int]]:
@@ -85,19 +68,22 @@ def example_rows(path) -> tuple[list[list], list[str], str]:
 class Handlers:
     """Event handlers bound to one AppState (the model and editors are shared read-only)."""
 
-    def __init__(self, state: AppState):
+    def __init__(self, state: AppState, errors: ErrorNotes | None = None):
         self.state = state
+        self.errors = errors or ErrorNotes()
         self._examples: OrderedDict = OrderedDict()
         self._examples_lock = threading.Lock()
 
     # ---- small handlers ----------------------------------------------------------------------
     @ui_errors
-    def instructions(self, task: str):
-        """Task changed: the 9 seen instructions, the unseen one, and the ConvSent fields' visibility."""
+    def instructions(self, task: str, seen_index=0):
+        """Task changed: the 9 seen instructions (the chosen one kept), the unseen one, and the ConvSent fields'
+        visibility."""
         validate.check_choice(task, TASKS, FIELD_LABELS["task"])
         convsent = task == "convsent"
         catalog = self.state.catalog
-        return (gr.Dropdown(choices=seen_choices(task, catalog), value=0), unseen_text(task, catalog),
+        keep = seen_index if isinstance(seen_index, int) and 0 <= seen_index < N_SEEN else 0
+        return (gr.Dropdown(choices=seen_choices(task, catalog), value=keep), unseen_text(task, catalog),
                 gr.Textbox(visible=convsent), gr.Radio(visible=convsent))
 
     @ui_errors
@@ -173,51 +159,109 @@ class Handlers:
 
     _third_specs = {"unseen": _unseen, "custom": _custom, "editor": _second_editor}
 
-    def run(self, request: EditRequest, progress=None) -> tuple:
-        """Check, edit, format: the tuple of the Edit tab's outputs (see `app.py`)."""
-        report = progress or (lambda fraction, desc: None)
+    def _record(self, request: EditRequest):
+        """The checked record, with suggested locality probes when the field is empty (else suggestion None)."""
         task = validate.check_choice(request.task, TASKS, FIELD_LABELS["task"])
         record = validate.build_record(task, request.prompt, request.target, request.subject, request.paraphrases,
                                        request.locality, request.topic, request.label)
+        if record.locality:
+            return record, None
+        suggestion = suggest(record, fact_pool(self.state.settings.examples_file))
+        return dataclasses.replace(record, locality=suggestion.probes), suggestion
+
+    def run(self, request: EditRequest, progress=None) -> tuple:
+        """Check, edit, format: the tuple of the Edit tab's outputs (EDIT_OUTPUTS)."""
+        report = progress or (lambda fraction, desc: None)
+        report(0.01, "checking the inputs")
+        record, suggestion = self._record(request)
         tokens = validate.check_int(request.max_new_tokens, 1, MAX_NEW_TOKENS, FIELD_LABELS["max_new_tokens"])
         report(0.02, "loading the model and editors (first request only)")
         specs = self._instruction_specs(request)
         model, tokenizer = self.state.model()
-        comparison = compare(model, tokenizer, record, list(specs), tokens, report)
+        comparison = compare(model, tokenizer, record, list(specs), tokens, report, suggestion)
         return self._outputs(tokenizer, comparison)
 
-    def _outputs(self, tokenizer, comparison) -> tuple:
+    @staticmethod
+    def _outputs(tokenizer, comparison) -> tuple:
         seen, third = comparison.columns
-        return (
-            comparison.before, plots.before_card(comparison),
-            seen.continuation, plots.after_card(seen),
-            plots.token_diff(tokenizer, comparison.before, seen.continuation),
-            f"### After the edit: {html.escape(third.spec.title)}", third.continuation, plots.after_card(third),
-            plots.token_diff(tokenizer, comparison.before, third.continuation),
-            plots.probe_chart(comparison), plots.summary(comparison),
-        )
+        before = comparison.plain_before
+        wrapped_before = comparison.before if seen.wrapped else ""
+        values = {
+            "notice": cards.notice(comparison), "before": before, "before_wrapped": wrapped_before,
+            "before_card": cards.before_card(comparison),
+            "seen": seen.plain_after, "seen_wrapped": seen.continuation if seen.wrapped else "",
+            "seen_card": cards.after_card(seen), "seen_diff": plots.token_diff(tokenizer, before, seen.plain_after),
+            "third_title": f"### After the edit: {html.escape(third.spec.title)}", "third_out": third.plain_after,
+            "third_wrapped": third.continuation if third.wrapped else "", "third_card": cards.after_card(third),
+            "third_diff": plots.token_diff(tokenizer, before, third.plain_after),
+            "probes": cards.probe_table(comparison), "chart": plots.probe_chart(comparison),
+            "summary": cards.summary(comparison),
+        }
+        return tuple(values[name] for name in EDIT_OUTPUTS)
+
+    @staticmethod
+    def empty_outputs(message: str = "") -> tuple:
+        """Every output cleared; `message` (a UI error, already HTML-escaped) in the notice and the cards."""
+        shown = f"**Could not edit.** {message}" if message else ""
+        values = {name: "" for name in EDIT_OUTPUTS}
+        values.update(notice=shown, before_card=shown, seen_card=shown, third_card=shown,
+                      third_title="### After the edit", seen_diff=None, third_diff=None, probes=None, chart=None,
+                      summary=None)
+        return tuple(values[name] for name in EDIT_OUTPUTS)
 
     @gpu
     @ui_errors
     def edit(self, prompt, target, subject, paraphrases, locality, task, topic, label, seen_index, third,
-             custom_instruction, editor, second_editor, max_new_tokens, progress=gr.Progress()):
+             custom_instruction, editor, second_editor, max_new_tokens, progress=gr.Progress(),
+             request: gr.Request = None):
         """The Edit button: before | after (seen instruction) | after (unseen, free text or second editor)."""
-        request = EditRequest(prompt, target, subject, paraphrases, locality, task, topic, label, seen_index, third,
-                              custom_instruction, editor, second_editor, max_new_tokens)
-        return self.run(request, progress)
+        form = EditRequest(prompt, target, subject, paraphrases, locality, task, topic, label, seen_index, third,
+                           custom_instruction, editor, second_editor, max_new_tokens)
+        with self.errors.noted(request):
+            return self.run(form, progress)
 
     @gpu
     @ui_errors
-    def example(self, prompt, target, subject, paraphrases, locality, task, topic, label, progress=gr.Progress()):
-        """An example row clicked: the default settings, results cached in memory after the first use."""
-        request = EditRequest(prompt, target, subject, paraphrases, locality, task, topic, label,
-                              editor=self.default_editors()[0] or "")
-        with self._examples_lock:
-            cached = self._examples.get(request)
-        if cached is None:
-            cached = self.run(request, progress)
+    def example(self, prompt, target, subject, paraphrases, locality, task, topic, label, seen_index=0,
+                third="unseen", custom_instruction="", editor=None, second_editor="",
+                max_new_tokens=DEFAULT_NEW_TOKENS, progress=gr.Progress(), request: gr.Request = None):
+        """An example row clicked (after it filled the form): the form's settings, results cached in memory."""
+        form = EditRequest(prompt, target, subject, paraphrases, locality, task, topic, label, seen_index, third,
+                           custom_instruction, editor or self.default_editors()[0] or "", second_editor,
+                           max_new_tokens)
+        with self.errors.noted(request):
             with self._examples_lock:
-                self._examples[request] = cached
-                while len(self._examples) > EXAMPLE_CACHE_SIZE:
-                    self._examples.popitem(last=False)
-        return cached
+                cached = self._examples.get(form)
+            if cached is None:
+                cached = self.run(form, progress)
+                with self._examples_lock:
+                    self._examples[form] = cached
+                    while len(self._examples) > EXAMPLE_CACHE_SIZE:
+                        self._examples.popitem(last=False)
+            return cached
+
+    def failed(self, request: gr.Request = None) -> tuple:
+        """After a failed edit (`.failure`): its message in place of every output."""
+        return self.empty_outputs(self.errors.take(request, NOT_FINISHED))
+
+    def clear(self) -> tuple:
+        """The Clear button: the form's text fields empty, then every output."""
+        return ("",) * len(TEXT_FIELDS) + self.empty_outputs()
+
+    # ---- links ---------------------------------------------------------------------------------
+    def share(self, *values):
+        """The share link of the form (its fields, then the page's address, which the browser supplies)."""
+        *fields, page_url = values
+        return share_url(str(page_url or ""), EditRequest(*fields))
+
+    def prefill(self, request: gr.Request = None) -> tuple:
+        """Page load: the form's fields from the link's query parameters (unchanged where absent), and a note."""
+        params = dict(getattr(request, "query_params", None) or {})
+        values, problems = parse_query(params, self.state.editor_names())
+        updates = tuple(gr.update(value=values[name]) if name in values else gr.update() for name in FIELDS)
+        note = ""
+        if values:
+            note = "Filled from the link: " + ", ".join(values) + "."
+        if problems:
+            note += " Ignored from the link: " + "; ".join(html.escape(p, quote=False) for p in problems) + "."
+        return (*updates, note.strip())

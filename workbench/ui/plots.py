@@ -1,4 +1,4 @@
-"""What the Edit tab shows: the per-probe probability chart, the token-level diff and the metric cards."""
+"""What the Edit tab draws: the per-probe probability chart and the token-level diff (the cards: `cards.py`)."""
 from __future__ import annotations
 
 import difflib
@@ -81,38 +81,3 @@ def token_diff(tokenizer, before: str, after: str) -> list[tuple[str, str | None
     if cursor < len(after):
         pieces.append((after[cursor:], None))
     return pieces
-
-
-def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
-def before_card(comparison: Comparison) -> str:
-    scores = comparison.columns[0].scores
-    return (f"**p(target)** = {scores['pre_p_target']:.3g}  \n"
-            f"Target tokens predicted (top-1): {_pct(scores['pre_reliability'])}")
-
-
-def after_card(column) -> str:
-    s = column.scores
-    instruction = ("none (this editor was trained without instructions)" if column.description is None
-                   else html.escape(_short(column.description, 90)))
-    return (f"**p(target)** = {s['pre_p_target']:.3g} → **{s['p_target']:.3g}**  \n"
-            "| Reliability | Generalization | Locality |\n|---|---|---|\n"
-            f"| {_pct(s['reliability'])} | {_pct(s['generalization'])} | {_pct(s['locality'])} |\n\n"
-            f"<small>editor `{html.escape(column.spec.editor_name)}`; instruction: {instruction}</small>")
-
-
-def summary(comparison: Comparison) -> dict:
-    """Everything numeric, for API clients (the `/edit` endpoint's JSON output)."""
-    return {
-        "record": {"task": comparison.record.task, "prompt": comparison.record.prompt,
-                   "target": comparison.record.target},
-        "before": {"prompt": comparison.before_prompt, "continuation": comparison.before},
-        "probes": [{"kind": r.kind, "prompt": r.prompt, "answer": r.answer, "p_before": p}
-                   for r, p in zip(comparison.probes, comparison.before_p)],
-        "columns": [{"title": c.spec.title, "editor": c.spec.editor_name, "instruction": c.description,
-                     "prompt": c.prompt_text,
-                     "continuation": c.continuation, "scores": c.scores, "p_after": c.post_p, "p_before": c.pre_p}
-                    for c in comparison.columns],
-    }
