@@ -49,3 +49,27 @@ def test_summary_checks_the_bar(tmp_path):
     # seed spread on the records seed 1 saw: seed 0's first 20 zsRE records all succeed (100), seed 1's 80%
     assert "| 90.0 ± 10.0 (n=20) |" in zsre_row
     assert "## Fig. 2c" in text and "## Table 1" not in text
+
+
+def _generation_result(task: str, success: float, degenerate: float, unrelated: float = 1.0, n: int = 40) -> dict:
+    rows = [{"record_id": str(i), "task": task, "reliability": 1.0, "gen_reliability": float(i < success * n),
+             "degenerate": int(i < degenerate * n), "gen_locality_unrelated": unrelated, "fluency_ratio": 1.0}
+            for i in range(n)]
+    return assemble("seen", [rows])
+
+
+def test_summary_checks_the_generation_goals(tmp_path):
+    figure3 = {"instructedit (seen)": _generation_result("recent", 0.9, 0.25),
+               "instructedit (unseen)": _generation_result("recent", 0.8, 0.0)}
+    (tmp_path / "figure3.json").write_text(json.dumps(figure3))
+    text = write_summary(tmp_path).read_text()
+    goals = {tuple(c.strip() for c in row.strip("|").split(" | ")[:2]): row.rstrip(" |").rsplit("| ", 1)[1]
+             for row in text.split("## Generation goals")[1].split("\n## ")[0].splitlines() if row.startswith("| ")}
+    assert goals[("Reliability (generation) >= 80", "Recent")] == "met"
+    assert goals[("Degenerate (share of edits) <= 5", "Recent")] == "missed"
+    assert goals[("Locality (generation), unrelated >= 90", "Recent")] == "met"
+    assert goals[("Fluency vs base >= 0.95", "Recent")] == "met"
+    assert goals[("Reliability (generation) >= 80", "CounterFact")] == "not measured"
+    assert goals[("unseen instruction: Reliability (generation) within 5 of seen", "Recent")] == "missed"
+    fig3 = text.split("## Fig. 3")[1]
+    assert "| Recent | Reliability (generation) | 90.0 [" in fig3 and "| Recent | Degenerate (share of edits) | 25.0 [" in fig3

@@ -14,8 +14,13 @@ from instructedit.io import atomic_write_text
 
 from instructedit.evaluation import schema
 from instructedit.evaluation.schema import TASK_LABELS, Cell, shown_cell
+from workbench.experiments.goals import goals_section
 
-METRIC_LABELS = {metric: schema.metric_label(metric) for metric in schema.REPORTED}
+# the paper's metrics, then the generation metrics beside them (rows only where a file has them)
+GENERATION_SHOWN = ("gen_reliability", "gen_reliability_plain", "gen_generalization", "gen_portability",
+                    "gen_locality_unrelated", "gen_locality_neighbour", "gen_locality_same_subject", "gen_leak",
+                    "degenerate", "fluency_ratio")
+METRIC_LABELS = {metric: schema.metric_label(metric) for metric in schema.REPORTED + GENERATION_SHOWN}
 TRAINING_TASKS = ("counterfact", "recent", "convsent")
 SCALING = ("instructedit-recent", "instructedit-recent-cf", "instructedit")  # 1, 2, 3 training tasks
 
@@ -168,6 +173,7 @@ def write_summary(results_dir: Path) -> Path:
     """Write <results_dir>/summary.md from whatever experiment files exist there."""
     lines = ["# Results on SmolLM2-135M-Instruct (written by `instructedit reproduce`)", ""]
     lines += checks_section(results_dir)
+    lines += goals_section(_load(results_dir, "figure3"))
     table3 = _load(results_dir, "table3")
     if table3:
         lines += table3_section(table3)
@@ -175,7 +181,8 @@ def write_summary(results_dir: Path) -> Path:
     if figure3:
         lines += pair_section("Fig. 3: seen vs unseen instruction (`instructedit`)", figure3,
                               ["instructedit (seen)", "instructedit (unseen)"], ["seen (0)", "unseen (9)"],
-                              ("recent", "counterfact", "zsre"), ("reliability", "generalization", "locality", "portability"))
+                              ("recent", "counterfact", "zsre"),
+                              ("reliability", "generalization", "locality", "portability", *GENERATION_SHOWN))
     for name, title, keys in (("table1", "Table 1: single-task MEND on every task", ("mend-single-counterfact", "mend-single-recent", "mend-single-zsre")),
                               ("figure2c", "Fig. 2c: task scaling (Recent -> + CounterFact -> + ConvSent)", SCALING),
                               ("figure2d", "Fig. 2d: adding ConvSent", ("instructedit-recent", "instructedit-recent-convsent"))):
