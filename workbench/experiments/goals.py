@@ -28,7 +28,9 @@ class Goal:
 
 GOALS = (
     Goal("gen_reliability", FACT_TASKS, at_least=80), Goal("gen_reliability", ("zsre",), at_least=75),
-    Goal("gen_locality_unrelated", ALL_TASKS, at_least=90), Goal("gen_locality_neighbour", FACT_TASKS, at_least=85),
+    Goal("gen_locality_unrelated", FACT_TASKS, at_least=90),
+    Goal("gen_locality", ("zsre",), at_least=90),  # zsRE's locality prompts (NQ questions) are all unrelated
+    Goal("gen_locality_neighbour", FACT_TASKS, at_least=85),
     Goal("gen_leak", ALL_TASKS, at_most=5), Goal("degenerate", ALL_TASKS, at_most=5),
     Goal("fluency_ratio", ALL_TASKS, at_least=0.95),
 )
