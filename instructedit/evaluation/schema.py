@@ -32,6 +32,7 @@ METRICS = TOKEN_METRICS + GENERATION_METRICS + GROUPED
 REPORTED = ("reliability", "generalization", "locality", "portability", "sentiment_success", "fluency")
 # metrics that are not shares of 0..1: shown as they are, never x100
 UNSCALED = frozenset({"fluency", "sentiment_score", "fluency_ratio"})
+RATIOS = frozenset({"fluency_ratio"})  # shown with two decimals
 METRIC_LABELS = {"reliability": "Reliability", "generalization": "Generalization", "locality": "Locality",
                  "portability": "Portability", "sentiment_success": "Sentiment success", "fluency": "Fluency",
                  "sentiment_score": "Sentiment score", "pre_reliability": "Reliability before the edit",
@@ -79,9 +80,11 @@ class Cell:
     low: float
     high: float
     n: int | None = None
+    digits: int = 1  # ratios near 1 (fluency vs base) get 2
 
     def __str__(self) -> str:
-        return f"{self.mean:.1f} [{self.low:.1f}, {self.high:.1f}]"
+        d = self.digits
+        return f"{self.mean:.{d}f} [{self.low:.{d}f}, {self.high:.{d}f}]"
 
     def overlaps(self, other: "Cell") -> bool:
         return self.low <= other.high and other.low <= self.high
@@ -93,7 +96,7 @@ def shown_cell(metric: str, raw) -> Cell | None:
         return None
     factor = scale(metric)
     return Cell(raw["mean"] * factor, raw.get("ci_low", math.nan) * factor, raw.get("ci_high", math.nan) * factor,
-                raw.get("n"))
+                raw.get("n"), 2 if metric in RATIOS else 1)
 
 
 def cells(entry: dict):
