@@ -169,13 +169,17 @@ import json, sys
 from gradio_client import Client
 client = Client(sys.argv[1], verbose=False, download_files=False)
 out = client.predict(**json.loads(sys.argv[2]), api_name="/edit")
-print(json.dumps({"seen": out[2], "summary": out[10]}))
+seen, summary = (int(i) for i in sys.argv[3:5])
+print(json.dumps({"seen": out[seen], "summary": out[summary]}))
 """
 
 
 def edit_through_client(python: Path, url: str, env: dict) -> dict:
     """One /edit call with the gradio_client installed in the Space venv (a gradio dependency)."""
-    proc = subprocess.run([str(python), "-c", CLIENT_SCRIPT, url, json.dumps(EDIT)], env=env, capture_output=True,
+    from workbench.ui.handlers import EDIT_OUTPUTS
+
+    where = [str(EDIT_OUTPUTS.index(name)) for name in ("seen", "summary")]
+    proc = subprocess.run([str(python), "-c", CLIENT_SCRIPT, url, json.dumps(EDIT), *where], env=env, capture_output=True,
                           text=True, timeout=EDIT_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
