@@ -91,7 +91,6 @@ Weights are safetensors only (nothing pickled).
 
 def save_for_upload(editor: "Editor", directory: Path, repo_id: str, *, half: bool = False) -> list[Path]:
     """Write the editor and its model card into `directory`; returns the files to upload."""
-
     editor.save(directory, half=half)
     info = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     (directory / CARD_FILE).write_text(model_card(info, repo_id), encoding="utf-8")

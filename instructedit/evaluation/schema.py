@@ -99,6 +99,11 @@ def shown_cell(metric: str, raw) -> Cell | None:
                 raw.get("n"), 2 if metric in RATIOS else 1)
 
 
+def result_cell(results: dict, key: str, task: str, metric: str) -> Cell | None:
+    """The shown cell of one results file entry's task summary, or None where it was not measured."""
+    return shown_cell(metric, results.get(key, {}).get("summary", {}).get(task, {}).get(metric))
+
+
 def cells(entry: dict):
     """(task, metric, Cell) for every measured summary cell of one results entry."""
     for task, metrics in entry.get("summary", {}).items():

@@ -72,11 +72,9 @@ def data_file(path: str | Path, fmt: str | None = None, flag: str = "--data") ->
 
 def hub_editor(source: str, flag: str = "--editor") -> Path:
     """The local snapshot of a Hub editor id (downloaded, or from the cache offline), or an error naming it."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
-
     try:
         return editor_dir(source)
-    except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # huggingface_hub's not-found and HTTP errors derive from these
         raise FileNotFoundError(f"{flag}: {source} is no folder here and could not be fetched from the Hugging "
                                 f"Face Hub ({type(err).__name__}: {str(err).splitlines()[0]}); {EDITOR_FIX}") from None
 

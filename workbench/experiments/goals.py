@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from instructedit.evaluation.schema import TASK_LABELS, Cell, metric_label, shown_cell
+from instructedit.evaluation.schema import TASK_LABELS, metric_label, result_cell
 
 SEEN, UNSEEN = "instructedit (seen)", "instructedit (unseen)"
 FACT_TASKS = ("counterfact", "recent")
@@ -37,10 +37,6 @@ GOALS = (
 UNSEEN_GAP = 5.0  # the unseen instruction's generation success at most this far below the seen one's
 
 
-def _cell(results: dict, key: str, task: str, metric: str) -> Cell | None:
-    return shown_cell(metric, results.get(key, {}).get("summary", {}).get(task, {}).get(metric))
-
-
 def _verdict(ok: bool | None) -> str:
     return "not measured" if ok is None else ("met" if ok else "missed")
 
@@ -49,11 +45,11 @@ def goal_rows(figure3: dict) -> list[str]:
     rows = []
     for goal in GOALS:
         for task in goal.tasks:
-            got = _cell(figure3, SEEN, task, goal.metric)
+            got = result_cell(figure3, SEEN, task, goal.metric)
             rows.append(f"| {metric_label(goal.metric)} {goal.bound} | {TASK_LABELS[task]} | {got or '–'} | "
                         f"{_verdict(None if got is None else goal.met(got.mean))} |")
     for task in ALL_TASKS:
-        seen, unseen = (_cell(figure3, key, task, "gen_reliability") for key in (SEEN, UNSEEN))
+        seen, unseen = (result_cell(figure3, key, task, "gen_reliability") for key in (SEEN, UNSEEN))
         ok = None if seen is None or unseen is None else seen.mean - unseen.mean <= UNSEEN_GAP
         shown = "–" if ok is None else f"{unseen.mean:.1f} vs seen {seen.mean:.1f}"
         rows.append(f"| unseen instruction: {metric_label('gen_reliability')} within {UNSEEN_GAP:g} of seen | "

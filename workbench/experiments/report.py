@@ -13,7 +13,7 @@ from analysis import paper_numbers
 from instructedit.io import atomic_write_text
 
 from instructedit.evaluation import schema
-from instructedit.evaluation.schema import TASK_LABELS, Cell, shown_cell
+from instructedit.evaluation.schema import TASK_LABELS
 from workbench.experiments.goals import goals_section
 
 # the paper's metrics, then the generation metrics beside them (rows only where a file has them)
@@ -25,9 +25,7 @@ TRAINING_TASKS = ("counterfact", "recent", "convsent")
 SCALING = ("instructedit-recent", "instructedit-recent-cf", "instructedit")  # 1, 2, 3 training tasks
 
 
-def cell(results: dict, key: str, task: str, metric: str) -> Cell | None:
-    """One summary cell in percent (fluency as is), or None where it was not measured."""
-    return shown_cell(metric, results.get(key, {}).get("summary", {}).get(task, {}).get(metric))
+cell = schema.result_cell  # one summary cell in percent (fluency as is), None where not measured
 
 
 def _load(results_dir: Path, name: str) -> dict:
