@@ -25,6 +25,7 @@ class Example:
     locality: list[Pair]
     portability: list[Pair]
     contrast: list[Pair]
+    plain: Pair | None = None  # the edit prompt without its instruction (None: the edit pair is already plain)
 
 
 def training_instruction(record: EditRecord, seed: int) -> Instruction:
@@ -50,4 +51,5 @@ def build_example(record: EditRecord, tokenizer, instruction: Instruction, catal
         locality=[pair(p.prompt, p.answer, f"locality[{i}]") for i, p in enumerate(record.locality)],
         portability=[pair(wrap(p.prompt), p.answer, f"portability[{i}]") for i, p in enumerate(record.portability)],
         contrast=[pair(wrap(record.prompt), c, f"contrast[{i}]") for i, c in enumerate(record.contrast)],
+        plain=None if description is None else pair(record.prompt, record.target, "prompt"),
     )

@@ -98,3 +98,40 @@ def test_the_sweep_report_rescores_degeneration_and_its_summary():
                                                          ("recent", 2): "Doris"})
     assert [r["degenerate"] for r in result["records"]] == [1, 0, 1]
     assert result["summary"]["recent"]["degenerate"]["mean"] == pytest.approx(2 / 3)
+
+
+def test_plain_prompt_loss_runs_on_the_unwrapped_edit_prompt_and_counts_with_c_plain(tiny_llama, tmp_path):
+    """c_plain adds the target's NLL on the edit prompt without its instruction, under the same edit."""
+    model, tokenizer = tiny_llama
+    records = {"counterfact": toy_records(20)}
+    instruct = dict(editor=dict(edit_last_k=1, rank=16, mode="instruct", tasks=["counterfact"]))
+    off = Trainer(_config(tmp_path / "off", **instruct), model, tokenizer, records)
+    on = Trainer(_config(tmp_path / "on", c_plain=0.5, **instruct), model, tokenizer, records)
+    ex = on._sample(0)[0]
+    answer = [[t for t in labels if t != IGNORE] for labels in (ex.plain[1], ex.edit[1])]
+    assert ex.plain != ex.edit and answer[0] == answer[1] and len(ex.plain[0]) < len(ex.edit[0])
+    prompt_ids = [t for t, lab in zip(*ex.plain) if lab == IGNORE]
+    assert tokenizer.decode(prompt_ids).strip() == ex.record.prompt.strip()
+    assert on.objective.plain_pairs([ex]) == ([ex.plain], [0]) and off.objective.plain_pairs([ex]) == ([], [])
+    for trainer in (off, on):
+        trainer.fill_cache()
+        trainer.warm_up_norms()
+    a = off.objective(off._sample(0), update_stats=False)
+    b = on.objective(on._sample(0), update_stats=False)
+    assert float(a["plain_nll"]) == 0.0 and float(b["plain_nll"]) > 0.0
+    assert float(b["edit_nll"]) == pytest.approx(float(a["edit_nll"]), rel=1e-5)
+    assert float(b["loss"].detach()) == pytest.approx(float(a["loss"].detach()) + 0.5 * float(b["plain_nll"]), rel=1e-4)
+    assert on.step()["plain_nll"] > 0
+
+
+def test_plain_prompt_loss_needs_no_instruction_to_be_skipped(tiny_llama, tmp_path):
+    """Editors that see no instruction have no separate plain prompt: c_plain adds nothing."""
+    model, tokenizer = tiny_llama
+    trainer = Trainer(_config(tmp_path, c_plain=1.0), model, tokenizer, {"counterfact": toy_records(20)})
+    examples = trainer._sample(0)
+    assert all(ex.plain is None for ex in examples) and trainer.objective.plain_pairs(examples) == ([], [])
+
+
+def test_negative_loss_weight_is_refused_with_its_name(tmp_path):
+    with pytest.raises(ValueError, match="c_plain must be >= 0"):
+        _config(tmp_path, c_plain=-0.1)

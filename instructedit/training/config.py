@@ -31,6 +31,7 @@ class TrainConfig:
     c_edit: float = 0.1
     c_loc: float = 1.0
     c_cont: float = 0.0                               # KL on the base model's continuation after the target
+    c_plain: float = 0.0                              # NLL of the target on the plain prompt (no instruction)
     continuation_tokens: int = 8                      # how many tokens of that continuation
     locality_groups: tuple[str, ...] = ()             # KL on one probe of each group; () = the first probe
     grad_clip: float = 100.0
@@ -65,8 +66,9 @@ class TrainConfig:
         for name in ("lr", "alpha_lr", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.c_edit < 0 or self.c_loc < 0 or self.c_cont < 0:
-            raise ValueError("c_edit, c_loc and c_cont must be >= 0")
+        for name in ("c_edit", "c_loc", "c_cont", "c_plain"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.continuation_tokens < 1:
             raise ValueError(f"continuation_tokens must be >= 1, got {self.continuation_tokens}")
         self.locality_groups = tuple(self.locality_groups)

@@ -2,7 +2,9 @@
 loss terms, so a data-parallel engine (Accelerate's `prepare`: DDP) wraps it like any model.
 
 Loss = c_edit · NLL(target | edited model) + c_loc · KL(pre ‖ post) on locality probes (one per configured
-group) + c_cont · KL(pre ‖ post) on the base model's continuation after the target (`continuation.py`).
+group) + c_cont · KL(pre ‖ post) on the base model's continuation after the target (`continuation.py`)
++ c_plain · NLL(target | edited model, the edit prompt without its instruction): an edit made from the
+instruction-wrapped prompt should hold when the fact is asked plainly too.
 Each term is a mean over the examples, so averaging gradients over processes that each hold an equal
 share of a global batch gives the global batch's gradient. Only the editor is a submodule: the base model
 and the trunk cache are read-only attributes that no engine wraps or synchronises.
@@ -40,6 +42,13 @@ class EditObjective(nn.Module):
         chosen = [groups.index(g) for g in self.config.locality_groups if g in groups]
         return [ex.locality[i] for i in chosen] or ex.locality[:1]
 
+    def plain_pairs(self, examples: list[Example]) -> tuple[list, list[int]]:
+        """The plain edit prompts the c_plain term runs on, and their owning example (wrapped examples only)."""
+        if self.config.c_plain <= 0:
+            return [], []
+        chosen = [(ex.plain, i) for i, ex in enumerate(examples) if ex.plain is not None]
+        return [pair for pair, _ in chosen], [i for _, i in chosen]
+
     def kl_pairs(self, examples: list[Example]) -> tuple[list, list[int], int]:
         """Pairs the KL terms run on, their owning example, and how many of them are locality pairs (the
         rest are base continuations after the target)."""
@@ -64,19 +73,25 @@ class EditObjective(nn.Module):
         with torch.no_grad():
             kl_state = self.cache.state([pair[0] for pair in kl_pairs])
             pre_logits, _, kl_rows = predicted_logits(model, top_hidden(model, kl_state, start), collate(kl_pairs, pad))
-        # the post-edit passes (edit loss input, then the KL inputs) run as one batch
-        post_pairs = [self.loss_pair(ex) for ex in examples] + kl_pairs
-        with edit.take(list(range(n)) + kl_owner).applied(model):
+        plain_pairs, plain_owner = self.plain_pairs(examples)
+        n_nll = n + len(plain_pairs)
+        # the post-edit passes (edit loss input, plain prompts, then the KL inputs) run as one batch
+        post_pairs = [self.loss_pair(ex) for ex in examples] + plain_pairs + kl_pairs
+        with edit.take(list(range(n)) + plain_owner + kl_owner).applied(model):
             hidden = top_hidden(model, self.cache.state([pair[0] for pair in post_pairs]), start)
             logits, targets, rows = predicted_logits(model, hidden, collate(post_pairs, pad))
-        is_loss = rows < n
+        is_loss, is_plain = rows < n, (rows >= n) & (rows < n_nll)
         nll = per_record_nll(logits[is_loss], targets[is_loss], rows[is_loss], n)
-        pre_lp, post_lp = F.log_softmax(pre_logits.float(), -1), F.log_softmax(logits[~is_loss].float(), -1)
+        plain = (per_record_nll(logits[is_plain], targets[is_plain], rows[is_plain] - n, len(plain_pairs)).mean()
+                 if plain_pairs else nll.new_zeros(()))
+        is_kl = rows >= n_nll
+        pre_lp, post_lp = F.log_softmax(pre_logits.float(), -1), F.log_softmax(logits[is_kl].float(), -1)
         kl_tok = (pre_lp.exp() * (pre_lp - post_lp)).sum(-1)
         owner = torch.tensor(kl_owner, device=kl_rows.device)[kl_rows]
         is_loc = kl_rows < n_loc
         kl = per_record_mean(kl_tok[is_loc], owner[is_loc], n)
         cont = per_record_mean(kl_tok[~is_loc], owner[~is_loc], n) if (~is_loc).any() else kl.new_zeros(n)
-        total = self.config.c_edit * nll.mean() + self.config.c_loc * kl.mean() + self.config.c_cont * cont.mean()
-        return {"loss": total, "edit_nll": nll.mean().detach(), "kl": kl.mean().detach(),
+        c = self.config
+        total = c.c_edit * nll.mean() + c.c_loc * kl.mean() + c.c_cont * cont.mean() + c.c_plain * plain
+        return {"loss": total, "edit_nll": nll.mean().detach(), "plain_nll": plain.detach(), "kl": kl.mean().detach(),
                 "cont_kl": cont.mean().detach(), "pre_edit_nll": torch.tensor(edit.meta["edit_loss"])}

@@ -125,7 +125,7 @@ class Trainer:
             self.objective.continuations = continuation_pairs(self.model, planned, self.tokenizer.pad_token_id,
                                                               self.config.continuation_tokens)
         seqs = [s[0] for ex in planned for s in (ex.edit, self.objective.loss_pair(ex))]
-        seqs += [pair[0] for pair in self.objective.kl_pairs(planned)[0]]
+        seqs += [pair[0] for pair in self.objective.kl_pairs(planned)[0] + self.objective.plain_pairs(planned)[0]]
         with tqdm(total=len(set(map(tuple, seqs))), desc="trunk cache", disable=not self.cache.enabled) as bar:
             self.cache.fill(seqs, bar)
 
