@@ -218,11 +218,13 @@ def _results_tab(tab: ResultsTab):
     refresh = gr.Button("Refresh results", size="sm")
     table3 = gr.Plot(label="Table 3: paper vs ours", elem_id="results-table3", elem_classes="ie-figure")
     figure3 = gr.Plot(label="Figure 3: seen vs unseen instruction", elem_id="results-figure3", elem_classes="ie-figure")
+    sequence = gr.Plot(label="Sequential editing: after T edits", elem_id="results-sequence",
+                       elem_classes="ie-figure")
     with gr.Row():
         csv = gr.DownloadButton("Download CSV", size="sm")
         json_file = gr.DownloadButton("Download JSON", size="sm")
     table = gr.Dataframe(label="All numbers (long form)", interactive=False, max_height=400, elem_classes="ie-table")
-    outputs = [status, table3, figure3, table, csv, json_file]
+    outputs = [status, table3, figure3, table, csv, json_file, sequence]
     refresh.click(tab.load, None, outputs, api_name="results")
     return tab.load, outputs
 

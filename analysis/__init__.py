@@ -1,5 +1,5 @@
 """Analysis of InstructEdit editing directions and results: projections, separation scores,
-paper-style plotly figures (Fig. 2, Fig. 3, Table 3) and their export.
+paper-style plotly figures (Fig. 2, Fig. 3, Table 3), the sequential-editing curves and their export.
 
 Names load on first use (PEP 562): `from analysis import paper_numbers` for a table of numbers does not
 import scikit-learn or plotly.
@@ -14,6 +14,7 @@ _EXPORTS = {
     "export_figures": "export", "find_browser": "export", "render_static": "export",
     "direction_panels": "figures", "direction_points": "figures", "fig_directions": "figures",
     "fig_seen_unseen": "figures", "fig_table3": "figures", "fig_task_scaling": "figures",
+    "sequence_curves": "sequence_figure",
     "available_methods": "projection", "project": "projection", "project_groups": "projection",
     "knn_accuracy": "separation", "separation_by_editor": "separation", "separation_scores": "separation",
     "variance_ratio": "separation",

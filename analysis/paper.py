@@ -2,7 +2,7 @@
 
 `results_long` turns an experiment's results file into the long frames the figures draw; `ship_directions`
 precomputes the direction vectors of the shipped editors (float16, small) so the app draws at once;
-`paper_figures` writes Fig. 2a-d, Fig. 3 and Table 3.
+`paper_figures` writes Fig. 2a-d, Fig. 3, Table 3 and the sequential-editing curves (issue #14).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from analysis.figures import (
     fig_task_scaling,
 )
 from analysis.report import separation_report
+from analysis.sequence_figure import sequence_curves
 from instructedit.data.tasks import load_split
 from instructedit.editor.editor import Editor
 from instructedit.evaluation import schema
@@ -95,7 +96,8 @@ def direction_figures(dirset: DirectionSet, method: str = "pca", kind: str = "u_
 
 
 def result_figures(results_dir: Path) -> dict:
-    """Table 3, Fig. 3 and Fig. 2c, each from its one declared file (`sources.SOURCES`); missing ones are left out."""
+    """Table 3, Fig. 3, Fig. 2c (`sources.SOURCES`) and the sequential-editing curves (`sources.SEQUENCE_FILE`),
+    each from its one declared file; missing ones are left out."""
     figures = {}
     table3 = sources.select(results_dir, "table3")
     if table3.found:
@@ -113,6 +115,11 @@ def result_figures(results_dir: Path) -> dict:
     for selection in (table3, fig3, fig2c):
         for note in selection.notes:
             log.info("%s", note)
+    sequence, notes = sources.sequence_results(results_dir)
+    if sequence:
+        figures["sequence"] = sequence_curves(sequence, note=f"ours from {sources.SEQUENCE_FILE}")
+    for note in notes:
+        log.info("%s; its figure is not written", note)
     return figures
 
 

@@ -4,7 +4,9 @@
 instruction settings) taken from it. No figure reads any other file: figure2c.json also holds an `instructedit`
 entry, but Table 3's InstructEdit column is table3.json's and nothing else. Files are read through
 `schema.read_results`; a missing file, entry or metric is a note on the figure, never an error, so the app
-shows whatever results exist while editors are retrained.
+shows whatever results exist while editors are retrained. The sequential-editing curves (issue #14) have a
+format of their own (`workbench/experiments/sequences.py`: editor -> task-split -> checkpoints): their one
+file is `SEQUENCE_FILE`, read by `sequence_results` with the same rule.
 
 The project reports teacher-forced token metrics (the paper's) and generation metrics side by side: Table 3 and
 Fig. 3 take each token metric followed by its generation counterparts (`side_by_side`), wherever a file holds
@@ -12,6 +14,7 @@ them; files without generation metrics simply give no such rows. The paper has n
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +67,9 @@ SOURCES: dict[str, Source] = {
     "figure2c": Source("Figure 2c", "figure2c.json", ("instructedit-recent", "instructedit-recent-cf", "instructedit"),
                        ("seen",), ("reliability", "generalization")),
 }
+
+SEQUENCE_TITLE = "Sequential editing"
+SEQUENCE_FILE = "sequence.json"        # the sequence experiment on the test splits (not sequence-validation)
 
 
 @dataclass
@@ -151,3 +157,27 @@ def check_one_source(frame: pd.DataFrame) -> None:
     bad = counts[(counts["size"] > 1) | (counts["nunique"] > 1)]
     if len(bad):
         raise ValueError(f"figure cells fed more than once: {bad.index.tolist()[:5]}")
+
+
+def is_sequence(data) -> bool:
+    """{entry: {task-split: {"checkpoints": [{"T", "summary"}, ...]}}}, as `write_sequence_results` writes."""
+    return isinstance(data, dict) and bool(data) and all(
+        isinstance(runs, dict) and runs and all(isinstance(run, dict) and isinstance(run.get("checkpoints"), list)
+                                                for run in runs.values())
+        for runs in data.values())
+
+
+def sequence_results(folder: str | Path) -> tuple[dict, list[str]]:
+    """(the sequence results, notes) from `folder`/SEQUENCE_FILE: ({}, a note) when it is missing or unreadable."""
+    path = Path(folder) / SEQUENCE_FILE
+    if not path.is_file():
+        return {}, [f"{SEQUENCE_TITLE}: ours not yet computed (no {SEQUENCE_FILE})"]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        log.warning("%s: %s", path, err)
+        return {}, [f"{SEQUENCE_TITLE}: {SEQUENCE_FILE} unreadable ({err.__class__.__name__})"]
+    if not is_sequence(data):
+        log.warning("%s: not sequence results", path)
+        return {}, [f"{SEQUENCE_TITLE}: {SEQUENCE_FILE} is not sequence results"]
+    return data, []

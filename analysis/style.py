@@ -1,7 +1,8 @@
 """Colours and marker symbols shared by the figures, following the paper's Figure 2/3.
 
 Tasks are told apart by colour (Recent green, CounterFact blue, zsRE red, as in the
-paper), editors by marker symbol. Unknown names get stable fallbacks.
+paper), editors by marker symbol. Line figures with editors and tasks (the sequential-editing curves) colour
+the editors instead (`editor_colours`) and tell tasks apart by dash. Unknown names get stable fallbacks.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ EDITOR_SYMBOLS: dict[str, str] = {
 SYMBOL_CYCLE: tuple[str, ...] = (
     "circle", "triangle-down", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon", "hexagon",
 )
+
+# editor colours of line figures (Okabe-Ito hues, told apart with colour-blindness); others take FALLBACK_COLOURS
+EDITOR_COLOURS: dict[str, str] = {
+    "instructedit": "#0072b2",
+    "instructeditlifelong": "#56b4e9",
+    "mendmultitask": "#d55e00",
+    "mendmultitasklifelong": "#cc79a7",
+    "ftl": "#009e73",
+}
 
 SEEN_COLOUR = "#5e945e"
 UNSEEN_COLOUR = "#6b6bff"
@@ -69,6 +79,17 @@ def symbol_map(editors: Iterable[str]) -> dict[str, str]:
         if editor not in mapping:
             free = [s for s in SYMBOL_CYCLE if s not in mapping.values()]
             mapping[editor] = free[0] if free else SYMBOL_CYCLE[len(mapping) % len(SYMBOL_CYCLE)]
+    return {editor: mapping[editor] for editor in names}
+
+
+def editor_colours(editors: Iterable[str]) -> dict[str, str]:
+    """Distinct line colours for the editors of one figure: known editors their own, the others the unused
+    :data:`FALLBACK_COLOURS` in order of appearance."""
+    names = list(dict.fromkeys(editors))
+    mapping = {e: EDITOR_COLOURS[normalise(e)] for e in names if normalise(e) in EDITOR_COLOURS}
+    free = [c for c in FALLBACK_COLOURS if c not in mapping.values()]
+    for i, editor in enumerate(e for e in names if e not in mapping):
+        mapping[editor] = free[i % len(free)] if free else FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)]
     return {editor: mapping[editor] for editor in names}
 
 

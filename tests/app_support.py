@@ -49,6 +49,31 @@ def _results_file(path: Path) -> None:
         encoding="utf-8")
 
 
+SEQUENCE_SHARES = {"reliability": 0.9, "gen_reliability": 0.6, "locality": 0.95, "gen_locality": 0.8}
+
+
+def sequence_share(editor: int, task: int, T: int, metric: str) -> float:
+    """The share `sequence_results` writes for the editor-th editor on the task-th task after T edits."""
+    return round(SEQUENCE_SHARES[metric] - T / 2000 - 0.1 * editor - 0.05 * task, 6)
+
+
+def sequence_results(editors=("instructedit", "mend-multitask"), tasks=("zsre", "recent"), checkpoints=(1, 10, 100),
+                     null=("mend-multitask", "recent", 10, "gen_reliability")) -> dict:
+    """A sequence.json as `write_sequence_results` writes it (shares from `sequence_share`); the
+    (editor, task, T, metric) `null` is null (not measured)."""
+    def summary(e, t, T):
+        values = {m: sequence_share(e, t, T, m) for m in SEQUENCE_SHARES}
+        values |= {"generalization": 0.5, "portability": None, "edit_rows": {"block": T}}
+        return values | ({null[3]: None} if (editors[e], tasks[t], T) == null[:3] else {})
+
+    return {editor: {f"{task}-test": {
+        "task": task, "split": "test", "n_records": max(checkpoints), "editor": editor, "instruction": "seen",
+        "seed": 0, "checkpoints": [{"T": T, "summary": summary(e, t, T), "edit_seconds": 0.1 * T,
+                                    "score_seconds": 0.2, "records": [], "locality": [], "gen_locality": []}
+                                   for T in checkpoints]}
+        for t, task in enumerate(tasks)} for e, editor in enumerate(editors)}
+
+
 def build_assets(root: Path) -> dict:
     """editors/, results/, directions/ and examples.json under `root`; returns the env-style settings."""
     from analysis.synthetic import synthetic_directionset

@@ -1,6 +1,11 @@
 import json
+import logging
+import struct
 
-from analysis import sources
+from app_support import sequence_results
+
+from analysis import layout, sources
+from analysis.export import find_browser
 from analysis.paper import direction_figures, result_figures, results_long
 from analysis.synthetic import synthetic_directionset
 from instructedit.evaluation import schema
@@ -109,3 +114,20 @@ def test_paper_figures_write_figures_and_separation_scores(tmp_path):
     rows = {row["editor"]: row for row in report["u_tilde"]}
     assert set(rows) == set(SUITE)  # every editor scored, on Recent, CounterFact and zsRE
     assert rows["instructedit"]["silhouette"] > rows["mend-multitask"]["silhouette"] and rows["instructedit"]["n"] == 24
+
+
+def test_paper_figures_write_the_sequence_curves_from_sequence_json(tmp_path, caplog):
+    from analysis.paper import paper_figures
+
+    (tmp_path / "results").mkdir()
+    with caplog.at_level(logging.INFO, logger="analysis.paper"):
+        assert "sequence" not in result_figures(tmp_path / "results")      # no sequence.json: left out, noted
+    assert "no sequence.json" in caplog.text
+    (tmp_path / "results" / sources.SEQUENCE_FILE).write_text(json.dumps(sequence_results()))
+    formats = ["html"] + (["png"] if find_browser() else [])      # as `instructedit figures` writes them
+    written = paper_figures(tmp_path / "results", None, tmp_path / "out", formats)
+    assert [p.name for p in written] == [f"sequence.{f}" for f in formats]
+    assert "Sequential editing" in (tmp_path / "out" / "sequence.html").read_text()
+    if "png" in formats:
+        data = (tmp_path / "out" / "sequence.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">I", data[16:20])[0] == 2 * layout.EXPORT_WIDTH

@@ -76,8 +76,8 @@ def test_status_and_example_endpoints(client):
 
 
 def test_results_endpoint_files(client):
-    status, table3, figure3, table, csv_path, json_path = client.predict(api_name="/results")
-    assert "table3.json" in status and table3["type"] == "plotly"
+    status, table3, figure3, table, csv_path, json_path, sequence = client.predict(api_name="/results")
+    assert "table3.json" in status and table3["type"] == "plotly" and sequence["type"] == "plotly"
     assert Path(csv_path).read_text().startswith("source,editor,instruction,task,metric,value")
     assert len(json.loads(Path(json_path).read_text())) == len(table["data"])
 

@@ -12,11 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from app_support import ROOT, free_port, load_app_module
+from app_support import (
+    ROOT,
+    free_port,
+    load_app_module,
+    sequence_results,
+    sequence_share,
+)
 
 from analysis import layout, sources
 from analysis.export import find_browser, html_text
 from analysis.figures import is_data
+from analysis.sequence_figure import sequence_curves
 from instructedit.evaluation import schema
 from workbench.ui.directions import DirectionsTab
 from workbench.ui.results import ResultsTab, combined, figures_for, load_results
@@ -198,6 +205,65 @@ def test_committed_results_show_ours():
     assert any("ours" in h for h in t3.data[0].header.values)
 
 
+def test_sequence_curves_draw_each_run_against_T():
+    fig = sequence_curves(sequence_results())
+    lines = [t for t in fig.data if is_data(t)]
+    assert len(lines) == 2 * 2 * 4                      # (editor, task) x the four metrics
+    for trace in lines:
+        e, t = ("instructedit", "mend-multitask").index(trace.meta["editor"]), ("zsre", "recent").index(trace.meta["task"])
+        null = (trace.meta["editor"], trace.meta["task"], trace.meta["metric"]) == ("mend-multitask", "recent",
+                                                                                    "gen_reliability")
+        assert list(trace.x) == ([1, 100] if null else [1, 10, 100])    # the null point is left out, not zero
+        assert list(trace.y) == pytest.approx([100 * sequence_share(e, t, T, trace.meta["metric"]) for T in trace.x])
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["Reliability", "Reliability (generation)", "Locality", "Locality (generation)"]
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [1, 10, 100]
+    assert list(fig.layout.yaxis.range) == [-4, 105]
+
+
+def test_sequence_curves_have_one_compact_legend():
+    fig = sequence_curves(sequence_results())
+    keys = [t for t in fig.data if t.showlegend]
+    assert [t.name for t in keys] == ["InstructEdit", "MEND (multi-task)", "zsRE", "Recent"]   # one per editor, task
+    assert _legend_entries(fig) == 4 and not any(t.showlegend for t in fig.data if is_data(t))
+    lines = [t for t in fig.data if is_data(t)]
+    colours = {t.meta["editor"]: {u.line.color for u in lines if u.meta["editor"] == t.meta["editor"]} for t in lines}
+    assert all(len(c) == 1 for c in colours.values()) and len(set.union(*colours.values())) == 2   # colour: editor
+    dashes = {t.meta["task"]: {u.line.dash for u in lines if u.meta["task"] == t.meta["task"]} for t in lines}
+    assert dashes == {"zsre": {"solid"}, "recent": {"dash"}}                                       # dash: task
+    by_editor = {k.name: k.legendgroup for k in keys[:2]}
+    assert {t.legendgroup for t in lines if t.meta["editor"] == "instructedit"} == {by_editor["InstructEdit"]}
+    assert "MEND (multi-task), Recent" in {t.name for t in lines}                                   # hover names
+
+
+def test_sequence_curves_are_bounded():
+    fig = sequence_curves(sequence_results(editors=("instructedit", "mend-multitask", "ft-l", "instructedit+lifelong")))
+    _bounded(fig)
+    assert _legend_entries(fig) == 6 <= MAX_LEGEND and fig.layout.height <= 2000
+    assert "InstructEdit + lifelong" in {t.name for t in fig.data}
+
+
+@pytest.mark.parametrize("content", [None, "{not json", json.dumps({"instructedit": {"summary": {}}})])
+def test_missing_sequence_results_give_a_note(tmp_path, content):
+    if content is not None:
+        (tmp_path / sources.SEQUENCE_FILE).write_text(content, encoding="utf-8")
+    data, notes = sources.sequence_results(tmp_path)
+    assert data == {} and len(notes) == 1 and sources.SEQUENCE_FILE in notes[0]
+    status, *_, fig = ResultsTab(tmp_path).load()
+    assert not [t for t in fig.data if is_data(t)] and notes[0].split(": ", 1)[1] in fig.layout.title.text
+    assert notes[0] in status
+    _bounded(fig)
+
+
+def test_sequence_results_are_read_from_their_declared_file(tmp_path):
+    _write(tmp_path, "sequence-validation.json", sequence_results(editors=("ft-l",)))   # not the declared file
+    _write(tmp_path, sources.SEQUENCE_FILE, sequence_results())
+    assert sources.SEQUENCE_FILE not in {s.file for s in sources.SOURCES.values()}
+    status, *_, fig = ResultsTab(tmp_path).load()
+    assert {t.meta["editor"] for t in fig.data if is_data(t)} == {"instructedit", "mend-multitask"}
+    assert f"Sequential editing from `{sources.SEQUENCE_FILE}`" in status
+
+
 @pytest.fixture(scope="module")
 def eight_editors(tmp_path_factory):
     from analysis.synthetic import synthetic_directionset
@@ -286,7 +352,11 @@ def figures_app(app_env):
 
 
 def _generation_results(folder: Path) -> None:
-    """The committed table3.json / figure3.json (their summaries), or made-up ones, with generation metrics."""
+    """The committed table3.json / figure3.json (their summaries), or made-up ones, with generation metrics;
+    a made-up sequence.json of every editor the sequence experiment runs (and a lifelong variant)."""
+    _write(folder, sources.SEQUENCE_FILE, sequence_results(editors=("instructedit", "mend-multitask", "ft-l",
+                                                                     "instructedit+lifelong"),
+                                                            checkpoints=(1, 10, 100, 500)))
     for name, fallback in _files().items():
         committed = ASSETS / "results" / name
         data = json.loads(committed.read_text(encoding="utf-8")) if committed.is_file() else fallback
@@ -336,6 +406,7 @@ def _show(page, url: str, tab: str) -> None:
     if tab == "Results":
         page.locator("#results-figure3 .js-plotly-plot").wait_for(timeout=30_000)
         page.locator("#results-table3 .js-plotly-plot").wait_for(timeout=30_000)
+        page.locator("#results-sequence .js-plotly-plot").wait_for(timeout=30_000)
     else:
         page.get_by_role("button", name="Draw").click()
         page.locator("#directions-plot .js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=60_000)
@@ -366,7 +437,7 @@ def test_plots_fit_their_boxes(chromium, figures_app, tmp_path_factory, tab, vie
         page = context.new_page()
         _show(page, figures_app, tab)
         plots = _check_geometry(page)
-        assert len(plots) == (2 if tab == "Results" else 1)
+        assert len(plots) == (3 if tab == "Results" else 1)   # Table 3, Figure 3, the sequence curves
         name = "results" if tab == "Results" else "directions"
         page.screenshot(path=str(_shots(tmp_path_factory) / f"{name}-{VIEWPORTS[viewport]['width']}.png"),
                         full_page=True)
@@ -381,7 +452,9 @@ def test_generation_rows_fit_their_boxes(chromium, generation_app, tmp_path_fact
     try:
         page = context.new_page()
         _show(page, generation_app, "Results")
-        assert len(_check_geometry(page)) == 2
+        assert len(_check_geometry(page)) == 3
+        curves, keys = 4 * 2 * 4, 4 + 2         # (editor, task) x metric; a legend key per editor and per task
+        assert page.locator("#results-sequence .scatterlayer .trace").count() == curves + keys
         assert page.locator("#results-table3 .table text", has_text="(generation)").count()
         assert page.locator("#results-figure3 .ytick text", has_text="(generation)").count()
         page.screenshot(path=str(_shots(tmp_path_factory) / f"results-generation-{VIEWPORTS[viewport]['width']}.png"),

@@ -17,7 +17,7 @@ from workbench.ui.results import ResultsTab
 
 
 def test_results_beside_the_papers(app_settings):
-    status, table3, figure3, table, csv_path, json_path = ResultsTab(app_settings.results_dir).load()
+    status, table3, figure3, table, csv_path, json_path, sequence = ResultsTab(app_settings.results_dir).load()
     assert "Table 3 from `table3.json`" in status and "Figure 3 from `figure3.json`" in status
     header = list(table3.data[0].header.values)
     assert header == ["<b>Task, metric</b>", "<b>MEND (multi-task): paper · ours</b>",
@@ -26,6 +26,7 @@ def test_results_beside_the_papers(app_settings):
     names = {trace.name for trace in figure3.data}
     assert {"Seen", "Unseen", "Seen (paper)", "Unseen (paper)"} <= names
     assert "not yet computed" not in figure3.layout.title.text
+    assert "no sequence.json" in sequence.layout.title.text and "no sequence.json" in status   # a note, not an error
     csv = pd.read_csv(csv_path)
     assert set(csv["source"]) >= {"paper: Table 3", "paper: Figure 3", "table3.json", "figure3.json"}
     ours = csv[(csv["source"] == "table3.json") & (csv["editor"] == "InstructEdit")]
@@ -34,9 +35,10 @@ def test_results_beside_the_papers(app_settings):
 
 
 def test_results_missing_show_the_papers_numbers(tmp_path):
-    status, table3, figure3, table, csv_path, _ = ResultsTab(tmp_path / "nothing").load()
+    status, table3, figure3, table, csv_path, _, sequence = ResultsTab(tmp_path / "nothing").load()
     assert "not yet computed" in status
     assert isinstance(table3, go.Figure) and "ours not yet computed" in figure3.layout.title.text
+    assert isinstance(sequence, go.Figure) and "ours not yet computed" in sequence.layout.title.text
     assert set(table["source"]) == {"paper: Table 3", "paper: Figure 3"}
 
 

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from workbench.experiments.reproduce import reproduce
-from workbench.experiments.suite import EDITORS, EXPERIMENTS
+from workbench.experiments.sequences import QUICK_CHECKPOINTS
+from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES
 
 pytestmark = pytest.mark.slow
 
@@ -19,6 +20,14 @@ def test_quick_reproduce_writes_every_result_and_resumes(shared_data, tmp_path):
         for res in result.values():
             assert set(res["summary"]) == set(EXPERIMENTS[name].tasks)
         assert (plan.results / f"{name}.md").read_text().startswith("| task | metric |")
+    for name, experiment in SEQUENCES.items():
+        result = json.loads((plan.results / f"{name}.json").read_text())
+        assert set(result) == set(experiment.editors)
+        for runs in result.values():
+            assert set(runs) == {f"{task}-{split}" for task, split in experiment.tasks}
+            for run in runs.values():
+                assert [c["T"] for c in run["checkpoints"]] == list(QUICK_CHECKPOINTS)
+                assert all(0 <= c["summary"]["gen_locality"] <= 1 for c in run["checkpoints"])
     for name in EDITORS:
         assert (tmp_path / name / "best" / "editor.safetensors").is_file()
     provenance = json.loads((plan.results / "provenance.json").read_text())

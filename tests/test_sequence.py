@@ -275,8 +275,9 @@ def test_evaluate_sequence_returns_well_formed_checkpoints(tiny_llama):
         assert [r["record_id"] for r in checkpoint["records"]] == result["order"][:checkpoint["T"]]
         assert len(checkpoint["locality"]) == result["locality_probes"]
         summary = checkpoint["summary"]
-        for key in ("reliability", "generalization", "locality", "gen_reliability"):
+        for key in ("reliability", "generalization", "locality", "gen_reliability", "gen_locality"):
             assert 0.0 <= summary[key] <= 1.0, key
+        assert len(checkpoint["gen_locality"]) == result["locality_probes"]
         assert summary["portability"] is None and checkpoint["edit_seconds"] >= 0
     again = evaluate_sequence(model, tokenizer, _mend(model, tokenizer), records, checkpoints=(3,), seed=0)
     assert again["order"] == result["order"]
@@ -287,8 +288,8 @@ def test_evaluate_sequence_without_edits_keeps_locality(tiny_llama):
     model, tokenizer = tiny_llama
     probes = [Probe("Tokyo is in", "Japan"), Probe("The capital of France is", "Paris")]
     result = evaluate_sequence(model, tokenizer, NoEditEditor(model, edit_last_k=1), toy_records(4),
-                               checkpoints=(2, 4), locality_probes=probes, seed=3)
+                               checkpoints=(2, 4), locality_probes=probes, seed=3, generation=True)
     assert result["instruction"] == "none" and result["locality_probes"] == 2
-    assert all(c["locality"] == [1.0, 1.0] for c in result["checkpoints"])
+    assert all(c["locality"] == [1.0, 1.0] and c["gen_locality"] == [1.0, 1.0] for c in result["checkpoints"])
     with pytest.raises(ValueError, match="checkpoints"):
         evaluate_sequence(model, tokenizer, NoEditEditor(model, edit_last_k=1), toy_records(2), checkpoints=(0,))

@@ -6,7 +6,9 @@ edit, with the teacher-forced token metrics of `metrics` (retention: reliability
 portability of each of the T records), and a fixed set of locality probes (token locality: the share of
 answer tokens whose top-1 prediction is the base model's). With `generation=True` it adds generation
 reliability: the greedy continuation of each earlier edit prompt (target tokens + 3 new tokens) starts
-with its target (`generation_metrics.starts_with_answer`, batched greedy generation).
+with its target (`generation_metrics.starts_with_answer`, batched greedy generation), and generation
+locality: each locality prompt's greedy continuation keeps the base model's first N tokens (N = the
+answer's tokens + 3, as `generation_metrics` defines it; the base continuations are generated once).
 
 The cumulative edit is one B = 1 edit that applies to every row, so scoring runs the base path
 (`probe_scores(..., edit=None)`) inside `cumulative.applied(model)` instead of expanding it per row with
@@ -68,7 +70,8 @@ class LocalityProbes:
                 self.probes.append(probe)
             except ValueError as err:
                 log.warning("skipped locality probe %d: %s", i, err)
-        self.model, self.start = model, start
+        self.model, self.tokenizer, self.start = model, tokenizer, start
+        self._base_ids: list[list[int]] | None = None  # base greedy continuations, made on first use
         self.batches = _probe_batches(model, pairs, tokenizer.pad_token_id, start, max_rows) if pairs else []
         self.base_top1 = [probe_scores(model, b.batch, None, [], b.state, start)["top1"] for b in self.batches]
 
@@ -86,6 +89,24 @@ class LocalityProbes:
                 for j, share in zip(b.rows, shares.tolist()):
                     out[j] = share
         return out
+
+
+    def _budgets(self) -> list[int]:
+        from .generation_metrics import DEFAULT_EXTRA_TOKENS, answer_token_count
+
+        return [answer_token_count(self.tokenizer, p.prompt, p.answer) + DEFAULT_EXTRA_TOKENS for p in self.probes]
+
+    @torch.no_grad()
+    def generation_unchanged(self, edit) -> list[float]:
+        """Per probe: 1.0 where its greedy continuation under `edit` keeps the base model's first N tokens."""
+        from .batched_generation import generate_ids_batch
+
+        prompts, budgets = [p.prompt for p in self.probes], self._budgets()
+        if self._base_ids is None:
+            self._base_ids = generate_ids_batch(self.model, self.tokenizer, prompts, None, None, budgets)
+        with edit.applied(self.model):
+            after = generate_ids_batch(self.model, self.tokenizer, prompts, None, None, budgets)
+        return [float(a == b) for a, b in zip(self._base_ids, after)]
 
 
 def default_locality_probes(records: list[EditRecord]) -> list[Probe]:
@@ -184,10 +205,13 @@ def _checkpoint(model, tokenizer, sequence: EditSequence, edited: list[Example],
     unchanged = locality.unchanged(edit) if len(locality) else []
     summary = {kind: _mean(r[kind] for r in rows) for kind in RETENTION_KINDS}
     summary["locality"] = _mean(unchanged)
+    kept = locality.generation_unchanged(edit) if generation and len(locality) else []
     if generation:
         summary["gen_reliability"] = _mean(r["gen_reliability"] for r in rows)
+        summary["gen_locality"] = _mean(kept)
     summary["edit_rows"] = {name: int(f.u.shape[1]) for name, f in edit.factors.items()}
     return {"T": len(edited), "summary": summary, "records": rows, "locality": unchanged,
+            **({"gen_locality": kept} if generation else {}),
             "score_seconds": round(time.perf_counter() - started, 3)}
 
 

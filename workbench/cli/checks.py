@@ -287,10 +287,10 @@ def figures_inputs(args) -> None:
 
 
 def reproduce_inputs(args) -> None:
-    from workbench.experiments.suite import EDITORS, EXPERIMENTS
+    from workbench.experiments.suite import EDITORS, experiment_names
 
     known_names(args.editors, EDITORS, "--editors")
-    known_names(args.experiments, EXPERIMENTS, "--experiments")
+    known_names(args.experiments, experiment_names(), "--experiments")
     at_least(args.limit, "--limit")
     not_a_file(args.root, "--root")
 

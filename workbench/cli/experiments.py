@@ -114,8 +114,8 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 COMMANDS = {
     "analyze": ("editing-gradient directions: separation scores and figures", analyze_arguments, analyze),
-    "figures": ("the paper's figures (Fig. 2a-d, 3, Table 3) from results and shipped editors", figures_arguments,
-                figures),
+    "figures": (("the paper's figures (Fig. 2a-d, 3, Table 3) and the sequential-editing curves, from results "
+                 "and shipped editors"), figures_arguments, figures),
     "reproduce": ("train the editor suite and write every result (resumable)", reproduce_arguments, reproduce),
     "sweep": ("a small logged sweep on validation splits (ranks): assets/results/sweep.md", sweep_arguments, sweep),
 }

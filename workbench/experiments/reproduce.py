@@ -26,7 +26,8 @@ from instructedit.training.state import STATE_FILE
 from instructedit.training.trainer import Trainer
 from workbench.experiments.pieces import Piece, assemble, pieces_summary
 from workbench.experiments.report import write_summary
-from workbench.experiments.suite import EDITORS, EXPERIMENTS, Experiment
+from workbench.experiments.sequences import SequencePiece, editor_name, run_piece, write_sequence_results
+from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experiment
 
 log = logging.getLogger(__name__)
 QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
@@ -133,6 +134,25 @@ def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
     return json_path
 
 
+def run_sequence_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
+    """A sequence experiment (`sequences.SEQUENCES`): every (editor, task) piece, then the results file."""
+    experiment, results = SEQUENCES[name], {}
+    for entry in experiment.editors:
+        base = editor_name(entry)
+        if base not in BASELINES and _editor_dir(plan, base) is None:
+            log.warning("%s: editor %s is not trained yet, left out (run `instructedit reproduce`)", name, base)
+            continue
+        editor = _editor(plan, base, model)
+        source = base if base in BASELINES else str(_editor_dir(plan, base))
+        results[entry] = {f"{task}-{split}": run_piece(SequencePiece(plan.runs / "sequence" / name, entry, task, split),
+                                                       experiment, model, tokenizer, editor, source, plan.quick)
+                          for task, split in experiment.tasks}
+    return write_sequence_results(results, plan.results / name)
+
+
+RUNNERS = {**{name: run_experiment for name in EXPERIMENTS}, **{name: run_sequence_experiment for name in SEQUENCES}}
+
+
 def _split_rule(spec) -> dict:
     """How a split picks its records: a slice of the file, or a frozen split definition and its SHA-256."""
     if not spec.definition:
@@ -169,8 +189,8 @@ def reproduce(quick: bool = False, editors: list[str] | None = None, experiments
         plan.eval_limit = min(limit, plan.eval_limit or limit)
     model, tokenizer = loading.load_model("smollm2-135m")
     seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS)) if train else {}
-    for name in experiments or list(EXPERIMENTS):
-        log.info("wrote %s", run_experiment(plan, name, model, tokenizer))
+    for name in experiments or list(RUNNERS):
+        log.info("wrote %s", RUNNERS[name](plan, name, model, tokenizer))
     atomic_write_json(plan.results / "provenance.json", provenance(plan, seconds))
     log.info("wrote %s", write_summary(plan.results))
     return plan

@@ -1,7 +1,8 @@
 """The editor suite and the experiments that reproduce the paper's tables and figures on one model.
 
 Each editor is one YAML in configs/ (plus optional overrides, e.g. a second seed). Each experiment lists
-the editors, tasks and instruction settings it evaluates and the file it writes under assets/results/.
+the editors, tasks and instruction settings it evaluates and the file it writes under assets/results/;
+each sequence experiment (issue #14) the editors, splits and checkpoints of a sequential-editing run.
 """
 from __future__ import annotations
 
@@ -57,3 +58,35 @@ EXPERIMENTS: dict[str, Experiment] = {
     # the room for editing: the unedited model on the real test splits, both metric families
     "base-model": Experiment(("base",), per_task=100),
 }
+
+
+@dataclass(frozen=True)
+class SequenceExperiment:
+    """Edit `tasks` ((data set, split) pairs) in sequence with each editor; re-score at `checkpoints`."""
+
+    editors: tuple[str, ...]
+    tasks: tuple[tuple[str, str], ...]
+    checkpoints: tuple[int, ...] = (1, 10, 100, 500)
+    lifelong_stats: tuple[str, ...] = ()   # editors whose normalisation statistics are updated at edit time
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.checkpoints or min(self.checkpoints) < 1:
+            raise ValueError(f"checkpoints must be numbers of edits >= 1, got {self.checkpoints}")
+        unknown = set(self.lifelong_stats) - set(self.editors)
+        if unknown:
+            raise ValueError(f"lifelong_stats names editors the experiment does not run: {sorted(unknown)}")
+
+
+MAIN = ("instructedit", "mend-multitask", "ft-l")
+SEQUENCES: dict[str, SequenceExperiment] = {
+    "sequence": SequenceExperiment(MAIN, (("zsre", "test"), ("recent", "test"))),
+    "sequence-validation": SequenceExperiment(MAIN + ("instructedit+lifelong", "mend-multitask+lifelong"),
+                                              (("zsre", "train"),), (1, 10, 100),
+                                              ("instructedit+lifelong", "mend-multitask+lifelong")),
+}
+
+
+def experiment_names() -> list[str]:
+    """Every experiment `reproduce` runs, in order: the tables and figures, then the sequences."""
+    return [*EXPERIMENTS, *SEQUENCES]

@@ -1,7 +1,8 @@
-"""Results tab: our Table 3 / Fig. 3 numbers (assets/results/*.json) beside the paper's, as figures and files.
+"""Results tab: our Table 3 / Fig. 3 numbers (assets/results/*.json) beside the paper's, as figures and files,
+and our sequential-editing curves.
 
 Each figure reads its one declared file (`analysis.sources.SOURCES`: Table 3 <- table3.json, Figure 3 <-
-figure3.json), so no number drawn has two sources. The long table and the downloads hold every results file of
+figure3.json; the curves <- `sources.SEQUENCE_FILE`, sequence.json), so no number drawn has two sources. The long table and the downloads hold every results file of
 the folder (`{editor[ (setting)]: {"instruction", "summary", "records"}}`, see `instructedit.evaluation.schema`),
 each row naming its file and the figure it feeds, if any. Missing files and entries are notes, not errors.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import figures, paper_numbers, sources
+from analysis.sequence_figure import sequence_curves
 from instructedit.evaluation import schema
 from workbench.ui.errors import ui_errors
 from workbench.ui.exports import write_download
@@ -33,10 +35,12 @@ class Results:
     selections: dict[str, sources.Selection] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    sequence: dict = field(default_factory=dict)          # sequence.json, its own format (`sources.sequence_results`)
+    sequence_notes: list[str] = field(default_factory=list)
 
     @property
     def notes(self) -> list[str]:
-        return [note for selection in self.selections.values() for note in selection.notes]
+        return [note for selection in self.selections.values() for note in selection.notes] + self.sequence_notes
 
 
 def _file_rows(path: Path) -> list[dict] | None:
@@ -72,7 +76,8 @@ def load_results(folder: Path) -> Results:
             files.append(path.name)
     selections = {name: sources.select(folder, name) for name in FIGURES}
     ours = _mark_figures(pd.DataFrame(rows, columns=sources.COLUMNS), selections)
-    return Results(ours, selections, files, problems)
+    sequence, sequence_notes = sources.sequence_results(folder)
+    return Results(ours, selections, files, problems, sequence, sequence_notes)
 
 
 def table3_ours(results: Results) -> pd.DataFrame | None:
@@ -107,6 +112,13 @@ def figures_for(results: Results):
     return t3, f3
 
 
+def sequence_figure(results: Results):
+    """The sequential-editing curves from sequence.json, or empty panels with the note saying why."""
+    prefix = f"{sources.SEQUENCE_TITLE}: "
+    note = "; ".join(n.removeprefix(prefix) for n in results.sequence_notes) or f"ours from {sources.SEQUENCE_FILE}"
+    return sequence_curves(results.sequence, note=note)
+
+
 def combined(results: Results) -> pd.DataFrame:
     """The paper's Table 3 and Fig. 3 and all of ours in one long table (what the downloads hold)."""
     t3 = paper_numbers.table3().assign(source="paper: Table 3", instruction="seen", figure="Table 3")
@@ -117,14 +129,16 @@ def combined(results: Results) -> pd.DataFrame:
 
 
 def status(results: Results, folder: Path) -> str:
-    if results.ours.empty:
+    if results.ours.empty and not results.sequence:
         text = (f"**Our numbers are not yet computed** (no results in `{folder}`): the figures show the paper's "
                 "numbers (GPT2-XL) only.")
     else:
-        drawn = "; ".join(f"{s.source.title} from `{s.source.file}`" for s in results.selections.values() if s.found)
+        drawn = [f"{s.source.title} from `{s.source.file}`" for s in results.selections.values() if s.found]
+        drawn = "; ".join(drawn + ([f"{sources.SEQUENCE_TITLE} from `{sources.SEQUENCE_FILE}`"]
+                                   if results.sequence else []))
         text = (f"Ours (SmolLM2-135M unless the file says otherwise) beside the paper's (GPT2-XL; "
                 f"{paper_numbers.PAPER_CITATION}). Drawn: {drawn or 'none'}. The long table holds every results "
-                f"file: {', '.join(f'`{f}`' for f in results.files)}.")
+                f"file: {', '.join(f'`{f}`' for f in results.files) or 'none'}.")
     if results.notes:
         text += "  \nNotes: " + "; ".join(results.notes)
     if results.problems:
@@ -140,11 +154,13 @@ class ResultsTab:
 
     @ui_errors
     def load(self):
-        """(status, Table 3 figure, Fig. 3 figure, long table, CSV path, JSON path)."""
+        """(status, Table 3 figure, Fig. 3 figure, long table, CSV path, JSON path, sequential-editing figure);
+        the last one added after the others, so the earlier outputs keep their places."""
         results = load_results(self.folder)
         t3, f3 = figures_for(results)
         table = combined(results)
         csv_path = write_download("instructedit_results.csv", table.to_csv(index=False))
         json_path = write_download("instructedit_results.json", table.to_json(orient="records", indent=1,
                                                                                force_ascii=False))
-        return status(results, self.folder), t3, f3, table, str(csv_path), str(json_path)
+        return (status(results, self.folder), t3, f3, table, str(csv_path), str(json_path),
+                sequence_figure(results))

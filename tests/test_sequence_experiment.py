@@ -1,0 +1,49 @@
+"""The sequence experiments' pieces and table (workbench/experiments/sequences.py), without a model."""
+import json
+
+import pytest
+
+from workbench.experiments.sequences import SequencePiece, editor_name, markdown, write_sequence_results
+from workbench.experiments.suite import SEQUENCES, SequenceExperiment, experiment_names
+
+
+def _run(marks, n_records=500, source="assets/editors/instructedit"):
+    points = [{"T": t, "summary": {"reliability": 1 / t, "gen_reliability": None, "generalization": 0.5,
+                                   "locality": 0.9, "gen_locality": 0.8}, "edit_seconds": t / 2.0}
+              for t in marks]
+    return {"task": "zsre", "split": "test", "n_records": n_records, "source": source, "checkpoints": points}
+
+
+def test_a_piece_is_reused_only_for_its_editor_and_checkpoints_it_reached(tmp_path):
+    piece = SequencePiece(tmp_path, "instructedit", "zsre", "test")
+    assert piece.load((1, 10), "x") is None
+    piece.path.parent.mkdir(parents=True)
+    piece.path.write_text(json.dumps(_run((1, 10, 100), source="x")))
+    assert piece.load((1, 10), "x")["checkpoints"][-1]["T"] == 100
+    assert piece.load((1, 10), "another editor") is None
+    assert piece.load((1, 10, 200), "x") is None  # 200 of 500 records not reached yet
+    # a split of 100 records caps T: 1000 cannot be reached, so the stored run answers
+    piece.path.write_text(json.dumps(_run((1, 10, 100), n_records=100, source="x")))
+    assert piece.load((1, 10, 100, 1000), "x") is not None
+
+
+def test_the_table_has_one_row_per_checkpoint_in_percent(tmp_path):
+    path = write_sequence_results({"instructedit": {"zsre-test": _run((1, 10))}}, tmp_path / "sequence")
+    table = (tmp_path / "sequence.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| instructedit")]
+    assert len(rows) == 2 and json.loads(path.read_text())["instructedit"]["zsre-test"]["n_records"] == 500
+    cells = [c.strip() for c in rows[1].split("|")[1:-1]]
+    assert cells[:3] == ["instructedit", "zsRE (test)", "10"]
+    assert cells[3:] == ["10.0", "–", "50.0", "90.0", "80.0", "2.00"]
+    assert markdown({}).count("\n| ") == 1  # the header only
+
+
+def test_sequence_experiments_are_declared_checked_and_listed():
+    assert {"sequence", "sequence-validation"} <= set(experiment_names())
+    for experiment in SEQUENCES.values():
+        assert all(editor_name(e) in ("instructedit", "mend-multitask", "ft-l") for e in experiment.editors)
+    assert SEQUENCES["sequence-validation"].tasks == (("zsre", "train"),)  # tries never read test records
+    with pytest.raises(ValueError, match="checkpoints"):
+        SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
+    with pytest.raises(ValueError, match="lifelong_stats"):
+        SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), ("instructedit",))

@@ -1,0 +1,100 @@
+"""The sequence experiments (issue #14): many edits on one model, per editor and task, what is left at T.
+
+Each experiment edits a seeded order of one split's records with every editor in turn (edit k computed on
+the model as edited by edits 1..k-1, `evaluation.sequential.evaluate_sequence`) and at each checkpoint T
+re-scores every earlier edit and fixed locality probes, with the token and the generation metrics. One
+(editor, task) run is a piece on disk (`runs/sequence/<experiment>/<editor>/<task>.json`), reused by a later
+run that asks for no more; the pieces are assembled into `assets/results/<experiment>.{json,md}`.
+
+`sequence-validation` is where ways to make edits hold are tried (zsRE records 0-499, which no instruct
+editor trains on); `sequence` is run once, on the held-out test records (zsRE records 500-999, the real
+Recent test split). A split caps T at its size: zsRE test has 500 records, Recent test 91.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from instructedit.data.tasks import load_split
+from instructedit.evaluation import schema
+from instructedit.evaluation.sequential import evaluate_sequence
+from instructedit.io import atomic_write_json, atomic_write_text
+
+from .suite import SequenceExperiment
+
+log = logging.getLogger(__name__)
+SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality")
+QUICK_CHECKPOINTS = (1, 3)
+
+
+def editor_name(entry: str) -> str:
+    """The suite editor (or baseline) of an experiment entry: `instructedit+lifelong` -> `instructedit`."""
+    return entry.split("+", 1)[0]
+
+
+@dataclass(frozen=True)
+class SequencePiece:
+    root: Path         # runs/sequence/<experiment>
+    entry: str
+    task: str
+    split: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.entry / f"{self.task}-{self.split}.json"
+
+    def load(self, checkpoints: tuple[int, ...], source: str) -> dict | None:
+        """The stored run, if it was made with the editor at `source` and reached every checkpoint asked."""
+        if not self.path.is_file():
+            return None
+        stored = json.loads(self.path.read_text(encoding="utf-8"))
+        done = {c["T"] for c in stored["checkpoints"]}
+        reachable = {t for t in checkpoints if t <= stored["n_records"]}
+        return stored if stored.get("source") == source and reachable <= done else None
+
+
+def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, tokenizer, editor, source: str,
+              quick: bool = False) -> dict:
+    checkpoints = QUICK_CHECKPOINTS if quick else experiment.checkpoints
+    stored = piece.load(checkpoints, source)
+    if stored is not None:
+        return stored
+    records = load_split(piece.task, piece.split)[: max(checkpoints)]
+    log.info("sequence %s on %s/%s: %d records, checkpoints %s", piece.entry, piece.task, piece.split,
+             len(records), checkpoints)
+    started = time.process_time()
+    result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", seed=experiment.seed,
+                               generation=True, lifelong_stats=piece.entry in experiment.lifelong_stats)
+    result |= {"source": source, "task": piece.task, "split": piece.split,
+               "cpu_seconds": round(time.process_time() - started, 1)}
+    atomic_write_json(piece.path, result)
+    return result
+
+
+def _cell(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def markdown(results: dict[str, dict[str, dict]]) -> str:
+    """One row per (editor, task, T): retention of the first T edits and locality, in %, and edits/s."""
+    head = [schema.metric_label(m) for m in SHOWN]
+    lines = ["Sequential editing: after T edits (each made on the model edited so far), every earlier edit "
+             "re-scored; locality probes fixed. In %; edits/s = T / cumulative edit time.", "",
+             "| editor | task | T | " + " | ".join(head) + " | edits/s |", "|---|---|---|" + "---|" * (len(head) + 1)]
+    for entry, tasks in results.items():
+        for task, result in tasks.items():
+            for point in result["checkpoints"]:
+                rate = point["T"] / point["edit_seconds"] if point["edit_seconds"] else None
+                cells = [_cell(point["summary"].get(m)) for m in SHOWN]
+                lines.append(f"| {entry} | {schema.task_label(result['task'])} ({result['split']}) | {point['T']} | "
+                             + " | ".join(cells) + f" | {'–' if rate is None else f'{rate:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_sequence_results(results: dict, out: Path) -> Path:
+    atomic_write_json(out.with_suffix(".json"), results)
+    atomic_write_text(out.with_suffix(".md"), markdown(results))
+    return out.with_suffix(".json")
