@@ -31,11 +31,24 @@ def test_sequence_scores_each_checkpoint_for_every_editor(save_tiny_editor, tmp_
     assert "| ft-l | 5 |" in capsys.readouterr().out
 
 
+def test_sequence_guard_options_reach_every_editor(save_tiny_editor, tmp_path):
+    editor = save_tiny_editor(tmp_path / "ed", jitter=0.05)
+    data = tmp_path / "cf.json"
+    _records(data)
+    assert main(["sequence", "--editor", str(editor), "--data", str(data), "--checkpoints", "2",
+                 "--max-norm", "0.5", "--scale", "0.8", "--out", str(tmp_path / "seq")]) == 0
+    result = json.loads((tmp_path / "seq.json").read_text())
+    assert result["ed"]["guard"] == {"scale": 0.8, "max_norm": 0.5, "projection": None}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--checkpoints", "0,10"], "--checkpoints: give numbers of edits >= 1"),
     (["--checkpoints", "ten"], "--checkpoints: whole numbers expected"),
     (["--limit", "0"], "--limit"),
     (["--data", "missing.json"], "--data: missing.json does not exist"),
+    (["--max-norm", "0"], "--max-norm: give a number > 0"),
+    (["--scale", "-1"], "--scale: give a number > 0"),
+    (["--project-energy", "1.5"], "--project-energy: give a share between 0 and 1"),
 ])
 def test_bad_sequence_input_fails_before_the_model_loads(save_tiny_editor, tmp_path, caplog, monkeypatch, argv,
                                                          message):

@@ -293,3 +293,23 @@ def test_evaluate_sequence_without_edits_keeps_locality(tiny_llama):
     assert all(c["locality"] == [1.0, 1.0] and c["gen_locality"] == [1.0, 1.0] for c in result["checkpoints"])
     with pytest.raises(ValueError, match="checkpoints"):
         evaluate_sequence(model, tokenizer, NoEditEditor(model, edit_last_k=1), toy_records(2), checkpoints=(0,))
+
+
+def test_a_guard_caps_every_edit_of_a_sequence_and_is_reported(tiny_llama):
+    """EditSequence applies its guard to each new edit: no weight's update exceeds max_norm, the unguarded
+    sequence's first edit does, and evaluate_sequence records the guard it ran with."""
+    from instructedit.editor.guards import SequenceGuard, update_norm
+
+    model, tokenizer = tiny_llama
+    examples = _examples(tokenizer, toy_records(3))
+    free = EditSequence(model, _mend(model, tokenizer), tokenizer.pad_token_id)
+    free.edit_next(examples[:1])
+    largest = max(float(update_norm(f)[0]) for f in free.entries[0].edit.factors.values())
+    guard = SequenceGuard(max_norm=largest / 2)
+    capped = EditSequence(model, _mend(model, tokenizer), tokenizer.pad_token_id, guard=guard)
+    for example in examples:
+        capped.edit_next([example])
+    for entry in capped.entries:
+        assert max(float(update_norm(f)[0]) for f in entry.edit.factors.values()) <= largest / 2 * (1 + 1e-5)
+    result = evaluate_sequence(model, tokenizer, _mend(model, tokenizer), toy_records(3), checkpoints=(2,), guard=guard)
+    assert result["guard"] == {"scale": 1.0, "max_norm": largest / 2, "projection": None}

@@ -45,5 +45,10 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     assert SEQUENCES["sequence-validation"].tasks == (("zsre", "train"),)  # tries never read test records
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
-    with pytest.raises(ValueError, match="lifelong_stats"):
-        SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), ("instructedit",))
+    with pytest.raises(ValueError, match="not one of the experiment's editors"):
+        SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"instructedit+cap3": {"max_norm": 3.0}})
+    with pytest.raises(ValueError, match="unknown option"):
+        SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"max_nrom": 3.0}})
+    # every variant of the test run was tried on validation records first
+    tried = SEQUENCES["sequence-validation"].variants
+    assert all(tried.get(entry) == options for entry, options in SEQUENCES["sequence"].variants.items())

@@ -30,7 +30,9 @@ is folded its own factors are dropped (undo of it raises). `undo_depth=0` suits 
 
 MEND normalisation statistics stay frozen by default; `lifelong_stats=True` updates them at every edit
 on the sequence's own copy of the editor's normalisers (the editor itself is never changed). Undo does
-not roll statistics back: they are a running record of what was edited.
+not roll statistics back: they are a running record of what was edited. `guard` (a
+`guards.SequenceGuard`: step scale, norm cap, preserved-key projection) is applied to each new edit before it
+is added (`edit_next`; `add` takes values as given).
 """
 from __future__ import annotations
 
@@ -140,7 +142,7 @@ class EditSequence:
     """
 
     def __init__(self, model: nn.Module, editor: EditorContract, pad_id: int, *, lifelong_stats: bool = False,
-                 fold_fraction: float | None = FOLD_FRACTION, undo_depth: int | None = None):
+                 fold_fraction: float | None = FOLD_FRACTION, undo_depth: int | None = None, guard=None):
         if not isinstance(pad_id, int):
             raise TypeError(f"pad_id must be an int, got {type(pad_id).__name__}")
         if fold_fraction is not None and not fold_fraction > 0:
@@ -149,6 +151,7 @@ class EditSequence:
             raise ValueError(f"undo_depth must be >= 0 (or None: every edit undoable), got {undo_depth}")
         self.model, self.editor, self.pad_id = model, editor, pad_id
         self.lifelong_stats, self.fold_fraction, self.undo_depth = lifelong_stats, fold_fraction, undo_depth
+        self.guard = guard  # a guards.SequenceGuard applied to each new edit (None: none)
         self.device = families.device_of(model)
         self._lock = threading.RLock()
         self._next_index = 0
@@ -231,6 +234,8 @@ class EditSequence:
         the edits so far; returns its index (0-based, stable even after undo of others)."""
         with self._lock:
             edit = self.compute_next(examples).merged()
+            if self.guard is not None:
+                edit = self.guard.apply(edit)
             return self.add(edit, label or ",".join(ex.record.record_id or ex.record.prompt for ex in examples))
 
     def add(self, edit: Edit, label: str = "") -> int:

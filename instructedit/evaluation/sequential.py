@@ -218,11 +218,12 @@ def _checkpoint(model, tokenizer, sequence: EditSequence, edited: list[Example],
 def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[EditRecord],
                       checkpoints=DEFAULT_CHECKPOINTS, instruction="seen", locality_probes: list[Probe] | None = None,
                       seed: int = 0, batch_size: int = 8, *, catalog: dict | None = None, generation: bool = False,
-                      lifelong_stats: bool = False) -> dict:
+                      lifelong_stats: bool = False, guard=None) -> dict:
     """Edit `records` one at a time in a seeded order, each edit computed on the model edited so far, and
     at each checkpoint T re-score the first T edits and the fixed locality probes (module docstring).
 
-    `locality_probes`: default every locality probe of `records`. `batch_size`: records per scoring pass.
+    `locality_probes`: default every locality probe of `records`. `guard`: a `guards.SequenceGuard` applied
+    to every edit (`EditSequence`). `batch_size`: records per scoring pass.
     Checkpoints beyond the number of (valid) records are skipped. The result is JSON-serialisable:
     per checkpoint a `summary` of means, per-record `records` (in edit order) and per-probe `locality`.
     """
@@ -235,7 +236,7 @@ def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[Ed
     probes = default_locality_probes(records) if locality_probes is None else list(locality_probes)
     locality = LocalityProbes(model, tokenizer, probes, editor.first_block, max_rows=4 * batch_size)
     sequence = EditSequence(model, editor, tokenizer.pad_token_id, lifelong_stats=lifelong_stats,
-                            undo_depth=0)  # nothing is undone: keep only the dense sums
+                            undo_depth=0, guard=guard)  # nothing is undone: keep only the dense sums
     results, edited, edit_seconds = [], [], 0.0
     for step, i in enumerate(order[:marks[-1] if marks else 0], start=1):
         started = time.perf_counter()
@@ -251,4 +252,5 @@ def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[Ed
     return {"editor": type(editor).__name__, "instruction": setting, "seed": seed, "n_records": len(examples),
             "order": [examples[i].record.record_id for i in order[:marks[-1] if marks else 0]],
             "locality_probes": len(locality), "lifelong_stats": lifelong_stats, "generation": generation,
+            "guard": None if guard is None else guard.describe(),
             "checkpoints": results}

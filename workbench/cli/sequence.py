@@ -36,6 +36,11 @@ def _inputs(args) -> tuple[str, list[int], dict | None]:
     checks.at_least(args.limit, "--limit")
     if args.data:
         args.format = checks.data_file(args.data, args.format)
+    for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{flag}: give a number > 0, got {value}")
+    if args.project_energy is not None and not 0 < args.project_energy < 1:
+        raise ValueError(f"--project-energy: give a share between 0 and 1 (e.g. 0.99), got {args.project_energy}")
     catalog = checks.instruction_set(args.instruction_set) if args.instruction_set else None
     return args.model or next(iter(specs.values()), "smollm2-135m"), marks, catalog
 
@@ -47,6 +52,15 @@ def _editor(name: str, model):
     if name == FT_L:
         return FineTuneEditor(model, FineTuneConfig(edit_last_k=min(3, num_blocks(model))))
     return load_editor(name, model)
+
+
+def _guard(args, model, tokenizer, editor, records):
+    from workbench.experiments.sequences import make_guard
+
+    options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy}
+    options = {k: v for k, v in options.items() if v is not None}
+    exclude = {p.prompt for r in records for p in r.locality}
+    return make_guard(options, model, tokenizer, editor, exclude) if options else None
 
 
 def markdown(results: dict[str, dict]) -> str:
@@ -74,9 +88,11 @@ def sequence(args) -> int:
     records = records[: args.limit or max(marks)]
     results = {}
     for name in args.editor:
+        editor = _editor(name, model)
         results[Path(name).name] = evaluate_sequence(
-            model, tokenizer, _editor(name, model), records, marks, args.instruction, seed=args.seed,
-            catalog=catalog, generation=args.generation, lifelong_stats=args.lifelong_stats)
+            model, tokenizer, editor, records, marks, args.instruction, seed=args.seed, catalog=catalog,
+            generation=args.generation, lifelong_stats=args.lifelong_stats, guard=_guard(args, model, tokenizer,
+                                                                                          editor, records))
     if args.out:
         atomic_write_json(Path(args.out).with_suffix(".json"), results)
         atomic_write_text(Path(args.out).with_suffix(".md"), markdown(results))
@@ -101,6 +117,10 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
                    help="also score whether each earlier edit's greedy continuation starts with its target")
     p.add_argument("--lifelong-stats", action="store_true",
                    help="update the MEND normaliser statistics at edit time (on a copy; the editor is unchanged)")
+    p.add_argument("--scale", type=float, help="multiply every edit's step by this (instructedit/editor/guards.py)")
+    p.add_argument("--max-norm", type=float, help="cap each edit's update norm per edited weight (e.g. 3)")
+    p.add_argument("--project-energy", type=float,
+                   help="project each edit off the preserved keys' subspace holding this share (e.g. 0.99)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     p.add_argument("--out", help="write <out>.json (per checkpoint, per record) and <out>.md")
     p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)

@@ -37,6 +37,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {   # name -> overrides of configs/instru
     "cont": ("c_cont=1.0", GROUPS),                                 # + KL on the base continuation after the target
     "cont-strong": ("c_cont=4.0", GROUPS),
     "cont-plain": ("c_cont=1.0", GROUPS, "c_plain=0.1"),              # + the target's NLL on the plain prompt
+    "cont-plain-local": ("c_cont=2.0", GROUPS, "c_plain=0.1", "c_loc=2.0"),  # the same, locality and continuation x2
 }
 # validation records per task: (data set, split, count)
 VALIDATION = (("counterfact", "validation", 40), ("recent", "validation", 40), ("zsre", "train", 40))

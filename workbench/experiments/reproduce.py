@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from instructedit.baselines import FineTuneEditor, NoEditEditor
+from instructedit.baselines import FineTuneConfig, FineTuneEditor, NoEditEditor
 from instructedit.data.tasks import SPLITS, load_split
 from instructedit.editor.editor import CONFIG_FILE, Editor
 from instructedit.evaluation.evaluate import evaluate, write_results
@@ -32,7 +32,10 @@ from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experim
 log = logging.getLogger(__name__)
 QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
-BASELINES = {"base": NoEditEditor, "ft-l": FineTuneEditor}
+QUICK_FT_STEPS = 3  # --quick: FT-L's optimisation steps per edit (25 otherwise), the same code path
+BASELINES = {"base": lambda model, quick: NoEditEditor(model),
+             "ft-l": lambda model, quick: FineTuneEditor(model, FineTuneConfig(steps=QUICK_FT_STEPS) if quick
+                                                          else FineTuneConfig())}
 GENERATION_RECORDS = 50  # ConvSent records whose greedy reply is scored for fluency and sentiment
 QUICK_GENERATION = GenerationSettings(text_tokens=8)  # --quick: the same metrics on short continuations
 
@@ -49,7 +52,7 @@ class Plan:
     def make(cls, quick: bool, root: Path | None = None) -> "Plan":
         if quick:
             base = root or PROJECT_DIR / "runs" / "quick"
-            return cls(base, base / "results", None, True, eval_limit=3)
+            return cls(base, base / "results", None, True, eval_limit=2)
         base = root or PROJECT_DIR / "runs"
         return cls(base, ASSETS_DIR / "results", ASSETS_DIR / "editors")
 
@@ -91,7 +94,7 @@ def _editor_dir(plan: Plan, name: str) -> Path | None:
 
 def _editor(plan: Plan, name: str, model):
     if name in BASELINES:
-        return BASELINES[name](model)
+        return BASELINES[name](model, plan.quick)
     return Editor.load(_editor_dir(plan, name), model)
 
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from instructedit.data.tasks import load_split
+from instructedit.data.tasks import SPLITS, load_split
 from instructedit.evaluation import schema
 from instructedit.evaluation.sequential import evaluate_sequence
 from instructedit.io import atomic_write_json, atomic_write_text
@@ -66,12 +66,29 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     log.info("sequence %s on %s/%s: %d records, checkpoints %s", piece.entry, piece.task, piece.split,
              len(records), checkpoints)
     started = time.process_time()
+    options = dict(experiment.variants.get(piece.entry, {}))
+    lifelong = bool(options.pop("lifelong_stats", False))
+    exclude = {p.prompt for split in SPLITS[piece.task] for r in load_split(piece.task, split) for p in r.locality}
+    guard = make_guard(options, model, tokenizer, editor, exclude) if options else None
     result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", seed=experiment.seed,
-                               generation=True, lifelong_stats=piece.entry in experiment.lifelong_stats)
+                               generation=True, lifelong_stats=lifelong, guard=guard)
     result |= {"source": source, "task": piece.task, "split": piece.split,
                "cpu_seconds": round(time.process_time() - started, 1)}
     atomic_write_json(piece.path, result)
     return result
+
+
+def make_guard(options: dict, model, tokenizer, editor, exclude: set[str]):
+    """A `SequenceGuard` from a variant's options (scale, max_norm, energy); the preserved keys of its
+    projection never include a prompt in `exclude` (the locality probes the evaluation scores)."""
+    from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
+
+    options = dict(options)
+    energy = options.pop("energy", None)
+    if energy is not None:
+        options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names,
+                                                             preserved_sentences(exclude), energy=energy, max_scale=1.0)
+    return SequenceGuard(**options)
 
 
 def _cell(value) -> str:

@@ -60,30 +60,44 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
+GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy")  # what a sequence variant may set
+
+
 @dataclass(frozen=True)
 class SequenceExperiment:
-    """Edit `tasks` ((data set, split) pairs) in sequence with each editor; re-score at `checkpoints`."""
+    """Edit `tasks` ((data set, split) pairs) in sequence with each editor; re-score at `checkpoints`.
+
+    An entry `editor+variant` runs the editor with the options `variants[entry]` gives: `lifelong_stats`
+    (update the normalisation statistics at edit time), `scale` / `max_norm` (each edit's step, its norm cap
+    per weight) and `energy` (the preserved-key projection), see `instructedit.editor.guards`."""
 
     editors: tuple[str, ...]
     tasks: tuple[tuple[str, str], ...]
     checkpoints: tuple[int, ...] = (1, 10, 100, 500)
-    lifelong_stats: tuple[str, ...] = ()   # editors whose normalisation statistics are updated at edit time
+    variants: dict = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
         if not self.checkpoints or min(self.checkpoints) < 1:
             raise ValueError(f"checkpoints must be numbers of edits >= 1, got {self.checkpoints}")
-        unknown = set(self.lifelong_stats) - set(self.editors)
-        if unknown:
-            raise ValueError(f"lifelong_stats names editors the experiment does not run: {sorted(unknown)}")
+        for entry, options in self.variants.items():
+            if entry not in self.editors:
+                raise ValueError(f"variants: {entry} is not one of the experiment's editors")
+            unknown = set(options) - set(GUARD_OPTIONS)
+            if unknown:
+                raise ValueError(f"variants[{entry}]: unknown option(s) {sorted(unknown)}; known: {GUARD_OPTIONS}")
 
 
 MAIN = ("instructedit", "mend-multitask", "ft-l")
+CAP = {"max_norm": 3.0}   # chosen on validation records (zsRE records 0-99; assets/results/sequence-validation.md)
+TRIES = {"instructedit+lifelong": {"lifelong_stats": True}, "mend-multitask+lifelong": {"lifelong_stats": True},
+         "instructedit+cap3": CAP, "mend-multitask+cap3": CAP,
+         "instructedit+cap3+null": CAP | {"energy": 0.99}}
 SEQUENCES: dict[str, SequenceExperiment] = {
-    "sequence": SequenceExperiment(MAIN, (("zsre", "test"), ("recent", "test"))),
-    "sequence-validation": SequenceExperiment(MAIN + ("instructedit+lifelong", "mend-multitask+lifelong"),
-                                              (("zsre", "train"),), (1, 10, 100),
-                                              ("instructedit+lifelong", "mend-multitask+lifelong")),
+    "sequence": SequenceExperiment(MAIN + ("instructedit+cap3", "mend-multitask+cap3"),
+                                   (("zsre", "test"), ("recent", "test")),
+                                   variants={k: v for k, v in TRIES.items() if k.endswith("+cap3")}),
+    "sequence-validation": SequenceExperiment(MAIN + tuple(TRIES), (("zsre", "train"),), (1, 10, 100), TRIES),
 }
 
 
