@@ -8,7 +8,8 @@ run that asks for no more; the pieces are assembled into `assets/results/<experi
 
 `sequence-validation` is where ways to make edits hold are tried (zsRE records 0-499, which no instruct
 editor trains on); `sequence` is run once, on the held-out test records (zsRE records 500-999, the real
-Recent test split). A split caps T at its size: zsRE test has 500 records, Recent test 91.
+Recent test split). A split caps T at its size (zsRE test: 498 valid records, Recent test: 114), so T = 1,000
+needs another record set; checkpoints beyond a split's records are skipped with a warning.
 """
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ class SequenceExperiment:
 
     editors: tuple[str, ...]
     tasks: tuple[tuple[str, str], ...]
-    checkpoints: tuple[int, ...] = (1, 10, 100, 500)
+    checkpoints: tuple[int, ...] = (1, 10, 100)
     variants: dict = field(default_factory=dict)
     seed: int = 0
 
@@ -94,7 +94,7 @@ TRIES = {"instructedit+lifelong": {"lifelong_stats": True}, "mend-multitask+life
          "instructedit+cap3": CAP, "mend-multitask+cap3": CAP,
          "instructedit+cap3+null": CAP | {"energy": 0.99}}
 SEQUENCES: dict[str, SequenceExperiment] = {
-    "sequence": SequenceExperiment(MAIN + ("instructedit+cap3", "mend-multitask+cap3"),
+    "sequence": SequenceExperiment(("instructedit", "instructedit+cap3", "mend-multitask", "ft-l", "mend-multitask+cap3"),
                                    (("zsre", "test"), ("recent", "test")),
                                    variants={k: v for k, v in TRIES.items() if k.endswith("+cap3")}),
     "sequence-validation": SequenceExperiment(MAIN + tuple(TRIES), (("zsre", "train"),), (1, 10, 100), TRIES),
