@@ -39,7 +39,7 @@ def after_card(column: ColumnResult) -> str:
     s = column.scores
     instruction = ("none (this editor was trained without instructions)" if column.description is None
                    else html.escape(_short(column.description, _DESCRIPTION_CHARS)))
-    lines = [column.verdict.markdown if column.verdict else "",
+    lines = [column.verdict.markdown + "\n" if column.verdict else "",  # its own paragraph
              f"**p(target)** = {s['pre_p_target']:.3g} → **{s['p_target']:.3g}**  ",
              "| Reliability | Generalization | Locality |\n|---|---|---|",
              f"| {_pct(s['reliability'])} | {_pct(s['generalization'])} | {_pct(s['locality'])} |\n",

@@ -41,7 +41,7 @@ def probe_chart(comparison: Comparison) -> go.Figure:
     for (name, values), colour in zip(series, BAR_COLOURS):
         fig.add_trace(go.Bar(x=labels, y=[max(v, 1e-12) for v in values], name=name, marker_color=colour,
                              customdata=hover, text=[f"{v:.2g}" for v in values], textposition="outside",
-                             hovertemplate="%{customdata}<br>p = %{y:.3g}<extra>%{fullData.name}</extra>"))
+                             cliponaxis=False, hovertemplate="%{customdata}<br>p = %{y:.3g}<extra>%{fullData.name}</extra>"))
     positive = [max(v, 1e-12) for _, values in series for v in values]
     low, high = math.log10(min(positive)), math.log10(max(positive))
     fig.update_layout(barmode="group", template="simple_white", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
