@@ -133,10 +133,9 @@ class SequenceGuard:
             edit = self.projection.apply(edit)
         factors = {}
         for name, f in edit.factors.items():
-            norm = update_norm(f)
-            step = torch.full_like(norm, self.scale)
+            step = torch.full((f.u.shape[0],), self.scale, dtype=torch.float64, device=f.u.device)
             if self.max_norm is not None:
-                step = torch.minimum(step, self.max_norm / norm.clamp(min=1e-30))
+                step = torch.minimum(step, self.max_norm / update_norm(f).clamp(min=1e-30))
             factors[name] = EditFactor(f.u * step.to(f.u.dtype).view(-1, 1, 1), f.d, f.alpha)
         return Edit(factors, dict(edit.meta))
 

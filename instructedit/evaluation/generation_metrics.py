@@ -270,6 +270,11 @@ def answer_token_count(tokenizer, prompt: str, answer: str) -> int:
     return max(1, len(tokenizer(joint).input_ids) - len(tokenizer(prompt).input_ids))
 
 
+def locality_budget(tokenizer, prompt: str, answer: str, extra: int = DEFAULT_EXTRA_TOKENS) -> int:
+    """Tokens a locality prompt is continued for: its answer's length + `extra` (the N of generation locality)."""
+    return answer_token_count(tokenizer, prompt, answer) + extra
+
+
 def _answer_budget(tokenizer, prompt: str, aliases: Sequence[str], extra: int) -> int:
     return max(answer_token_count(tokenizer, prompt, a) for a in aliases) + extra
 
@@ -292,7 +297,7 @@ def _plan(tokenizer, records: Sequence[GenerationProbes], settings: GenerationSe
             budget = _answer_budget(tokenizer, probe.prompt, probe.aliases, settings.extra_tokens)
             requests.append(_Request(r, "portability", i, probe.prompt, budget, False))
         for i, probe in enumerate(probes.locality):
-            budget = answer_token_count(tokenizer, probe.prompt, probe.aliases[0]) + settings.extra_tokens
+            budget = locality_budget(tokenizer, probe.prompt, probe.aliases[0], settings.extra_tokens)
             requests.append(_Request(r, "locality", i, probe.prompt, budget, True))
     return requests
 

@@ -91,17 +91,14 @@ class LocalityProbes:
         return out
 
 
-    def _budgets(self) -> list[int]:
-        from .generation_metrics import DEFAULT_EXTRA_TOKENS, answer_token_count
-
-        return [answer_token_count(self.tokenizer, p.prompt, p.answer) + DEFAULT_EXTRA_TOKENS for p in self.probes]
-
     @torch.no_grad()
     def generation_unchanged(self, edit) -> list[float]:
         """Per probe: 1.0 where its greedy continuation under `edit` keeps the base model's first N tokens."""
         from .batched_generation import generate_ids_batch
+        from .generation_metrics import locality_budget
 
-        prompts, budgets = [p.prompt for p in self.probes], self._budgets()
+        prompts = [p.prompt for p in self.probes]
+        budgets = [locality_budget(self.tokenizer, p.prompt, p.answer) for p in self.probes]
         if self._base_ids is None:
             self._base_ids = generate_ids_batch(self.model, self.tokenizer, prompts, None, None, budgets)
         with edit.applied(self.model):

@@ -59,7 +59,9 @@ def _guard(args, model, tokenizer, editor, records):
 
     options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy}
     options = {k: v for k, v in options.items() if v is not None}
-    exclude = {p.prompt for r in records for p in r.locality}
+    def exclude() -> set[str]:
+        return {p.prompt for r in records for p in r.locality}
+
     return make_guard(options, model, tokenizer, editor, exclude) if options else None
 
 

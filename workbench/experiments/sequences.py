@@ -69,8 +69,7 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     started = time.process_time()
     options = dict(experiment.variants.get(piece.entry, {}))
     lifelong = bool(options.pop("lifelong_stats", False))
-    exclude = {p.prompt for split in SPLITS[piece.task] for r in load_split(piece.task, split) for p in r.locality}
-    guard = make_guard(options, model, tokenizer, editor, exclude) if options else None
+    guard = make_guard(options, model, tokenizer, editor, lambda: _task_probes(piece.task)) if options else None
     result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", seed=experiment.seed,
                                generation=True, lifelong_stats=lifelong, guard=guard)
     result |= {"source": source, "task": piece.task, "split": piece.split,
@@ -79,16 +78,22 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     return result
 
 
-def make_guard(options: dict, model, tokenizer, editor, exclude: set[str]):
+def _task_probes(task: str) -> set[str]:
+    """Every locality prompt of every split of `task`."""
+    return {p.prompt for split in SPLITS[task] for r in load_split(task, split) for p in r.locality}
+
+
+def make_guard(options: dict, model, tokenizer, editor, exclude):
     """A `SequenceGuard` from a variant's options (scale, max_norm, energy); the preserved keys of its
-    projection never include a prompt in `exclude` (the locality probes the evaluation scores)."""
+    projection never include a prompt of `exclude()` (the locality probes the evaluation scores; called only
+    when there is a projection to build)."""
     from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
 
     options = dict(options)
     energy = options.pop("energy", None)
     if energy is not None:
         options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names,
-                                                             preserved_sentences(exclude), energy=energy, max_scale=1.0)
+                                                             preserved_sentences(exclude()), energy=energy, max_scale=1.0)
     return SequenceGuard(**options)
 
 

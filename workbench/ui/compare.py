@@ -15,7 +15,7 @@ from instructedit.api import EditReport, edit_and_report
 from instructedit.data.records import EditRecord
 from instructedit.editor.contract import EditorContract
 from instructedit.evaluation.batched_generation import generate_batch, generate_ids_batch
-from instructedit.evaluation.generation_metrics import DEFAULT_EXTRA_TOKENS, answer_token_count
+from instructedit.evaluation.generation_metrics import locality_budget
 from instructedit.instructions import Instruction
 from workbench.ui.neighbours import Suggestion
 from workbench.ui.verdict import NeighbourText, Verdict, verdict
@@ -125,7 +125,7 @@ def _locality_texts(model, tokenizer, record: EditRecord, edit) -> list[tuple[li
     """(ids, text) of every locality probe's greedy continuation: answer length + 3 tokens, as the generation
     metrics' locality reads it."""
     prompts = [p.prompt for p in record.locality]
-    budgets = [answer_token_count(tokenizer, p.prompt, p.answer) + DEFAULT_EXTRA_TOKENS for p in record.locality]
+    budgets = [locality_budget(tokenizer, p.prompt, p.answer) for p in record.locality]
     ids = generate_ids_batch(model, tokenizer, prompts, edit, None, budgets)
     return [(row, tokenizer.decode(row, skip_special_tokens=True)) for row in ids]
 
