@@ -25,9 +25,11 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium could not be installed: browser tests and static export will skip"
 
+# both tiers in one run on TEST_WORKERS processes (a file per worker at a time, each a share of the cores);
+# the longest test (the quick reproduction) is collected first, so it starts at once
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow" tests
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow" tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow" tests

@@ -6,6 +6,12 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # parallel workers (`make test` runs `pytest -n 2`) share the cores: torch in each worker, and every
+    # process a test starts, uses its share instead of all of them (set before torch is imported)
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", _threads)
+    os.environ.setdefault("MKL_NUM_THREADS", _threads)
 
 import pytest  # noqa: E402
 
@@ -13,6 +19,11 @@ from instructedit.paths import data_dir  # noqa: E402
 
 # the app tests' session fixtures (tiny editors, assets, one served app), shared by every module
 pytest_plugins = ["app_support"]
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `long` first: a parallel run hands them out before the rest, so the workers end together."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session", params=["tiny-gpt2", "tiny-llama"])

@@ -78,9 +78,11 @@ def no_gguf(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == loading.SMOLLM2_PACKAGE else real_find_spec(name, *a))
     monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
-    monkeypatch.delenv(loading.GGUF_ENV, raising=False)
-    monkeypatch.delenv(state_module.GGUF_REPO_ENV, raising=False)
-    monkeypatch.delenv(state_module.GGUF_REVISION_ENV, raising=False)
+    for name in (loading.GGUF_ENV, state_module.GGUF_REPO_ENV, state_module.GGUF_REVISION_ENV):
+        # setenv first, so that the undo also removes what `ensure_default_gguf` sets: a leftover path to the
+        # fake file would reach every later test (and the processes they start) in this pytest process
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return calls
 
 

@@ -3,19 +3,21 @@ import json
 
 import pytest
 
-from workbench.experiments.reproduce import reproduce
+from workbench.experiments.reproduce import instruction_settings, reproduce
 from workbench.experiments.sequences import QUICK_CHECKPOINTS
 from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_quick_reproduce_writes_every_result_and_resumes(shared_data, tmp_path):
     plan = reproduce(quick=True, root=tmp_path)
     for name in EXPERIMENTS:
         result = json.loads((plan.results / f"{name}.json").read_text())
+        settings = instruction_settings(EXPERIMENTS[name], quick=True)
+        assert settings == EXPERIMENTS[name].instructions[:2]
         expected = {e if len(EXPERIMENTS[name].instructions) == 1 else f"{e} ({i})"
-                    for e in EXPERIMENTS[name].editors for i in EXPERIMENTS[name].instructions}
+                    for e in EXPERIMENTS[name].editors for i in settings}
         assert set(result) == expected
         for res in result.values():
             assert set(res["summary"]) == set(EXPERIMENTS[name].tasks)

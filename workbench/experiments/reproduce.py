@@ -30,7 +30,7 @@ from workbench.experiments.sequences import SequencePiece, editor_name, run_piec
 from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experiment
 
 log = logging.getLogger(__name__)
-QUICK_OVERRIDES = ("steps=4", "max_train_records=12", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
+QUICK_OVERRIDES = ("steps=4", "max_train_records=8", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
 QUICK_FT_STEPS = 3  # --quick: FT-L's optimisation steps per edit (25 otherwise), the same code path
 BASELINES = {"base": lambda model, quick: NoEditEditor(model),
@@ -38,6 +38,12 @@ BASELINES = {"base": lambda model, quick: NoEditEditor(model),
                                                           else FineTuneConfig())}
 GENERATION_RECORDS = 50  # ConvSent records whose greedy reply is scored for fluency and sentiment
 QUICK_GENERATION = GenerationSettings(text_tokens=8)  # --quick: the same metrics on short continuations
+QUICK_INSTRUCTIONS = 2  # --quick: an experiment's first instruction settings only (the sweep has ten)
+
+
+def instruction_settings(experiment: Experiment, quick: bool) -> tuple[str, ...]:
+    """The instruction settings an experiment evaluates: all of them, or the first few with --quick."""
+    return experiment.instructions[:QUICK_INSTRUCTIONS] if quick else experiment.instructions
 
 
 @dataclass
@@ -128,7 +134,7 @@ def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
             continue
         editor = _editor(plan, editor_name, model)
         cap = _cap(experiment, editor_name, plan.eval_limit)
-        for instruction in experiment.instructions:
+        for instruction in instruction_settings(experiment, plan.quick):
             setting = editor.setting_for(instruction)
             key = editor_name if len(experiment.instructions) == 1 else f"{editor_name} ({instruction})"
             pieces = [Piece(plan.runs / "eval" / "pieces", editor_name, setting, task) for task in experiment.tasks]

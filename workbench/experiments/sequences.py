@@ -28,7 +28,7 @@ from .suite import SequenceExperiment
 
 log = logging.getLogger(__name__)
 SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality")
-QUICK_CHECKPOINTS = (1, 3)
+QUICK_CHECKPOINTS = (1, 2)
 
 
 def editor_name(entry: str) -> str:
