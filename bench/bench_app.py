@@ -7,8 +7,9 @@ architecture, normalisation warmed up) saved to a temp folder: its outputs are m
 
 Round trip = one `/edit` call through gradio_client (three columns: before, seen, unseen instruction).
 Library time for the same input = `edit_and_report` for the seen and the unseen instruction (the library's
-one-call edit + score + generate, twice), measured in this process, interleaved with the API calls.
-Goal: round trip <= 1.5x the library time.
+one-call edit + score + generate, twice); app computation = `workbench.ui.compare.compare` (the same two
+columns, every continuation in one batched generation). Both measured in this process, interleaved with the
+API calls. Goals: round trip <= 1.5x the library time, and <= 2.0 s median on the 2-core machine, quiet.
 
 Run: python bench/bench_app.py [--runs 5] [--model smollm2-135m] [--clients 1,4,8] [--max-new-tokens 20]
 """
@@ -96,6 +97,18 @@ def library_edit(model, tokenizer, editor, tokens: int) -> None:
         edit_and_report(model, tokenizer, editor, record, instruction, max_new_tokens=tokens)
 
 
+def app_compare(model, tokenizer, editor, tokens: int) -> None:
+    """The Edit tab's own computation for the same input (`workbench.ui.compare.compare`, both columns'
+    continuations in one batch), in this process: the round trip minus Gradio, HTTP and formatting."""
+    from instructedit.instructions import Instruction
+    from workbench.ui.compare import ColumnSpec, compare
+
+    record = EditRecord(task="counterfact", prompt=PROMPT, target=TARGET, subject="Eiffel Tower",
+                        rephrases=(PARAPHRASE,), locality=(Probe(*LOCALITY),))
+    specs = [ColumnSpec(i, "instructedit", editor, Instruction.parse(i)) for i in ("seen", "unseen")]
+    compare(model, tokenizer, record, specs, tokens)
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -127,13 +140,17 @@ def measure(args, url: str, name: str, model, tokenizer, editor) -> dict:
     client = Client(url, verbose=False)
     first = timed(lambda: client.predict(**edit_args(name, args.max_new_tokens), api_name="/edit"))
     library_edit(model, tokenizer, editor, args.max_new_tokens)  # warm-up
-    api, lib = [], []
-    for _ in range(args.runs):  # interleaved, so both see the same machine load
+    app_compare(model, tokenizer, editor, args.max_new_tokens)
+    api, lib, own = [], [], []
+    for _ in range(args.runs):  # interleaved, so all three see the same machine load
         api.append(timed(lambda: client.predict(**edit_args(name, args.max_new_tokens), api_name="/edit")))
         lib.append(timed(lambda: library_edit(model, tokenizer, editor, args.max_new_tokens)))
+        own.append(timed(lambda: app_compare(model, tokenizer, editor, args.max_new_tokens)))
     return {"first_edit_s": round(first, 2), "api_round_trip_median_s": round(statistics.median(api), 3),
             "api_round_trip_p95_s": round(p95(api), 3), "library_median_s": round(statistics.median(lib), 3),
             "ratio_api_to_library": round(statistics.median(api) / statistics.median(lib), 3),
+            "app_compare_median_s": round(statistics.median(own), 3),
+            "ratio_api_to_app_compare": round(statistics.median(api) / statistics.median(own), 3),
             "throughput": [throughput(url, name, args.max_new_tokens, n) for n in args.clients]}
 
 

@@ -93,10 +93,12 @@ def _continuations(model, tokenizer, prompts: list[str], plain: list[str], edit:
 
 def report_edits(model, tokenizer, editor: EditorContract, examples: list[Example], edit: Edit,
                  instruction: Instruction, max_new_tokens: int = 20, continue_before: bool = True,
-                 plain: bool = True) -> list[EditReport]:
+                 plain: bool = True, continuations: tuple[list, list, list, list] | None = None) -> list[EditReport]:
     """The report of every example under `edit`: row i of a batched edit edits example i, an edit of batch 1
     (a merged or sequential edit) edits them all. Probes scored in one pass, continuations batched.
-    `instruction`: what the editor was given (`editor.instruction_for`), recorded in the reports."""
+    `instruction`: what the editor was given (`editor.instruction_for`), recorded in the reports.
+    `continuations`: (wrapped before, after, plain before, plain after) per example, when the caller
+    generated them (in a larger batch, see `plain_prompts`); else they are generated here."""
     n = len(examples)
     rows = edit.take([0] * n) if edit.batch_size == 1 and n > 1 else edit
     table = probe_table(model, editor, examples, tokenizer.pad_token_id, rows)
@@ -104,8 +106,8 @@ def report_edits(model, tokenizer, editor: EditorContract, examples: list[Exampl
     texts = [prompt_text(tokenizer, ex.edit) for ex in examples]
     wrapped = [ex.description is not None for ex in examples]
     plain_prompts = [ex.record.prompt for ex in examples] if plain and any(wrapped) else []
-    before, after, plain_before, plain_after = _continuations(model, tokenizer, texts, plain_prompts, rows,
-                                                              max_new_tokens, continue_before)
+    before, after, plain_before, plain_after = continuations or _continuations(
+        model, tokenizer, texts, plain_prompts, rows, max_new_tokens, continue_before)
     if not plain_prompts:
         plain_before, plain_after = [None] * n, [None] * n
     reports = []

@@ -30,12 +30,16 @@ def test_column_equals_library_edit_and_report(app_state):
     editor = app_state.editor("instructedit")
     record = validate.build_record("counterfact", GOOD.prompt, GOOD.target, GOOD.subject, GOOD.paraphrases,
                                    GOOD.locality)
-    for instruction in ("seen", "unseen"):
-        spec = compare.ColumnSpec("x", "instructedit", editor, validate_instruction(instruction))
-        column = compare.run_column(model, tokenizer, spec, record, max_new_tokens=6)
+    instructions = ("seen", "unseen")
+    specs = [compare.ColumnSpec(i, "instructedit", editor, validate_instruction(i)) for i in instructions]
+    comparison = compare.compare(model, tokenizer, record, specs, max_new_tokens=6)
+    for instruction, column in zip(instructions, comparison.columns, strict=True):
+        # every continuation of the comparison comes from one batched generation: the same texts
         report = edit_and_report(model, tokenizer, editor, record, instruction, max_new_tokens=6)
-        assert column.scores == report.scores
-        assert column.continuation == report.after and column.prompt_text == report.prompt_text
+        assert column.scores == report.scores and column.prompt_text == report.prompt_text
+        assert column.continuation == report.after and column.plain_after == report.plain_after
+        assert comparison.plain_before == report.plain_before
+    assert comparison.before == edit_and_report(model, tokenizer, editor, record, "seen", max_new_tokens=6).before
 
 
 def validate_instruction(name):

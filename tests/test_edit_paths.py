@@ -50,7 +50,7 @@ def test_cli_edit_app_column_and_eval_agree(tiny_llama, tmp_path, capsys, mode):
     loaded = Editor.load(editor_dir, model).eval()
     from_cli = _cli_edit(editor_dir, capsys)
     spec = compare.ColumnSpec("seen", mode, loaded, Instruction(index=0))
-    column = compare.run_column(model, tokenizer, spec, RECORD, max_new_tokens=4)
+    column = compare.compare(model, tokenizer, RECORD, [spec], max_new_tokens=4).columns[0]
     evaluated = _cli_eval(editor_dir, tmp_path, capsys)["records"][0]
     for key in SCORED:
         assert from_cli[key] == pytest.approx(column.scores[key], abs=1e-6), key
@@ -80,7 +80,8 @@ def test_baselines_keep_the_contract_and_agree(tiny_llama, make):
     assert isinstance(editor, EditorContract) and not editor.uses_instructions
     assert editor.instruction_for("unseen").is_none and editor.setting_for("seen") == "none"
     report = edit_and_report(model, tokenizer, editor, RECORD, "seen", max_new_tokens=3)
-    column = compare.run_column(model, tokenizer, compare.ColumnSpec("x", "b", editor, Instruction(index=0)), RECORD, 3)
+    column = compare.compare(model, tokenizer, RECORD, [compare.ColumnSpec("x", "b", editor, Instruction(index=0))],
+                             3).columns[0]
     evaluated = evaluate(model, tokenizer, editor, [RECORD], "seen", progress=False)["records"][0]
     assert report.prompt_text == RECORD.prompt
     for key in SCORED:

@@ -68,6 +68,28 @@ def test_batched_edit_rows_are_independent(editor_and_batch):
         assert torch.allclose(together[i], alone[0], atol=1e-5)
 
 
+def test_stacked_edits_run_each_row_under_its_own_edit_or_none(editor_and_batch):
+    """Edit.stack([None, a, a+b]): row 0 is the unedited model exactly, row 1 edit a, row 2 the composed
+    (longer) edit, in one forward batch; a lone edit of batch 2 is refused."""
+    model, _, editor, batch = editor_and_batch
+    edit = editor.edit(model, batch).detach()
+    a, longer = edit.select(0), edit.select(0).compose(edit.select(1))
+    stacked = Edit.stack([None, a, longer])
+    assert stacked.batch_size == 3
+    ids = batch.input_ids[:1].expand(3, -1)
+    with stacked.applied(model):
+        together = model(ids).logits
+    assert torch.equal(together[0], model(ids[:1]).logits[0])
+    for row, single in ((1, a), (2, longer)):
+        with single.applied(model):
+            assert torch.allclose(together[row], model(ids[:1]).logits[0], atol=1e-5)
+    assert not torch.allclose(together[1], together[0], atol=1e-3)
+    with pytest.raises(ValueError, match="single edits"):
+        Edit.stack([edit])
+    with pytest.raises(ValueError, match="at least one"):
+        Edit.stack([None])
+
+
 def test_packed_shared_network_call_equals_one_call_per_layer(editor_and_batch):
     """transform_all runs only gradient rows, all layers of a shape in one call: same factors as the
     straightforward per-layer network over every position, masked afterwards."""

@@ -96,6 +96,30 @@ class Edit:
             factors[name] = EditFactor(u, d, torch.ones((), dtype=d.dtype, device=d.device))
         return Edit(factors, {"composed_of": [self.meta, other.meta]})
 
+    @staticmethod
+    def stack(edits: list["Edit | None"]) -> "Edit":
+        """One batched edit whose row i is the single edit `edits[i]` (None: no edit), for a forward batch
+        that mixes edits of other editors, layers or records with unedited rows. α is folded into δ̃ and
+        shorter factors are padded with zero rows (they add nothing); a None row adds exactly zero."""
+        present = [e for e in edits if e is not None]
+        if not present:
+            raise ValueError("stack needs at least one edit")
+        if any(e.batch_size != 1 for e in present):
+            raise ValueError(f"stack takes single edits (batch 1), got batches {sorted({e.batch_size for e in present})}")
+        factors = {}
+        for name in dict.fromkeys(n for e in present for n in e.names):
+            parts = [None if e is None else e.factors.get(name) for e in edits]
+            ref = next(p for p in parts if p is not None)
+            width = max(p.u.shape[1] for p in parts if p is not None)
+            u = ref.u.new_zeros(len(parts), width, ref.u.shape[-1])
+            d = ref.d.new_zeros(len(parts), width, ref.d.shape[-1])
+            for i, part in enumerate(parts):
+                if part is not None:
+                    u[i, :part.u.shape[1]] = part.u[0].detach()
+                    d[i, :part.d.shape[1]] = (part.d[0] * part.alpha).detach()
+            factors[name] = EditFactor(u, d, torch.ones((), dtype=d.dtype, device=d.device))
+        return Edit(factors, {"stacked": [None if e is None else e.meta for e in edits]})
+
     def weight_deltas(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The dense ΔW per weight, in the weight's orientation (one merged edit)."""
         merged = self.merged()

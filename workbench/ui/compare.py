@@ -2,8 +2,9 @@
 columns, each from the unchanged base model, with the plain prompt's continuations, the locality probes'
 continuations before and after, and a verdict in words per column (`verdict.py`).
 
-Every column is `instructedit.api.edit_and_report` (the library's one path for an edit: the instruction
-resolved by the editor contract, every probe scored before/after); this module only picks what a column
+Every column is the library's edit path (`instructedit.api.make_edit` and `report_edits`, the two halves of
+`edit_and_report`: the instruction resolved by the editor contract, every probe scored before/after); this
+module only batches every column's continuations into one generation (`Edit.stack`) and picks what a column
 shows, so the app's numbers equal the CLI `edit` command's and `instructedit eval`'s for the same input.
 """
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from instructedit.api import EditReport, edit_and_report
+from instructedit.api import EditReport, make_edit, prompt_text, report_edits
 from instructedit.data.records import EditRecord
 from instructedit.editor.contract import EditorContract
-from instructedit.evaluation.batched_generation import generate_batch, generate_ids_batch
+from instructedit.editor.edit import Edit
+from instructedit.evaluation.batched_generation import generate_ids_batch
 from instructedit.evaluation.generation_metrics import locality_budget
 from instructedit.instructions import Instruction
 from workbench.ui.neighbours import Suggestion
@@ -113,21 +115,74 @@ def _shown_description(description: str | None, record: EditRecord) -> str | Non
     return description.replace("[LABEL]", record.label or "given").replace("[TOPIC]", record.topic or "the topic")
 
 
-def run_column(model, tokenizer, spec: ColumnSpec, record: EditRecord, max_new_tokens: int) -> ColumnResult:
-    """One column: the library's edit report for this (editor, instruction), without the wrapped before pass
-    (the plain prompt's continuations before and after come with it)."""
-    report = edit_and_report(model, tokenizer, spec.editor, record, spec.instruction, spec.catalog,
-                             max_new_tokens, continue_before=False, plain=True)
-    return ColumnResult(spec, report, _shown_description(report.example.description, record))
+@dataclass
+class _Rows:
+    """The prompts of one batched generation: each with the stacked-edit row it runs under and its budget."""
+
+    prompts: list[str] = field(default_factory=list)
+    owner: list[int] = field(default_factory=list)
+    budgets: list[int] = field(default_factory=list)
+
+    def add(self, prompts: list[str], owner: int, budgets: list[int]) -> range:
+        first = len(self.prompts)
+        self.prompts += prompts
+        self.owner += [owner] * len(prompts)
+        self.budgets += budgets
+        return range(first, len(self.prompts))
 
 
-def _locality_texts(model, tokenizer, record: EditRecord, edit) -> list[tuple[list[int], str]]:
-    """(ids, text) of every locality probe's greedy continuation: answer length + 3 tokens, as the generation
-    metrics' locality reads it."""
-    prompts = [p.prompt for p in record.locality]
-    budgets = [locality_budget(tokenizer, p.prompt, p.answer) for p in record.locality]
-    ids = generate_ids_batch(model, tokenizer, prompts, edit, None, budgets)
-    return [(row, tokenizer.decode(row, skip_special_tokens=True)) for row in ids]
+@dataclass
+class _Texts:
+    """Every continuation of one comparison: the base model's (prompt text -> text, locality rows) and, per
+    column, its prompt's, its plain prompt's and its locality probes' under its edit."""
+
+    base: dict
+    base_locality: list
+    after: list
+    plain_after: list
+    locality_after: list
+
+
+def _continuations(model, tokenizer, record: EditRecord, edits: list, max_new_tokens: int) -> _Texts:
+    """One batched greedy generation for the whole comparison (`Edit.stack`: row 0 unedited, row c + 1 under
+    column c's edit): the first column's prompt and the plain prompt before the edit; each column's prompt,
+    plain prompt and locality probes after its edit; the locality probes before. Locality probes get the
+    answer length + 3 tokens, as the generation metrics' locality reads them."""
+    prompts = [prompt_text(tokenizer, example.edit) for _, example in edits]
+    wrapped = [example.description is not None for _, example in edits]
+    local = [p.prompt for p in record.locality]
+    local_budgets = [locality_budget(tokenizer, p.prompt, p.answer) for p in record.locality]
+    rows = _Rows()
+    base_texts = list(dict.fromkeys([prompts[0]] + [record.prompt for w in wrapped if w]))
+    base = rows.add(base_texts, 0, [max_new_tokens] * len(base_texts))
+    base_local = rows.add(local, 0, local_budgets)
+    columns = [(rows.add([prompts[c]], c + 1, [max_new_tokens]),
+                rows.add([record.prompt] if wrapped[c] else [], c + 1, [max_new_tokens] * wrapped[c]),
+                rows.add(local, c + 1, local_budgets)) for c in range(len(edits))]
+    ids = generate_ids_batch(model, tokenizer, rows.prompts, Edit.stack([None] + [edit for edit, _ in edits]),
+                             rows.owner, rows.budgets)
+    text = [tokenizer.decode(row, skip_special_tokens=True) for row in ids]
+
+    def pairs(span: range) -> list[tuple[list[int], str]]:
+        return [(ids[j], text[j]) for j in span]
+
+    return _Texts({t: text[j] for t, j in zip(base_texts, base)}, pairs(base_local),
+                  [text[a[0]] for a, _, _ in columns], [text[p[0]] if p else None for _, p, _ in columns],
+                  [pairs(loc) for _, _, loc in columns])
+
+
+def _column(model, tokenizer, spec: ColumnSpec, record: EditRecord, edit_and_example, texts: _Texts, c: int,
+            max_new_tokens: int) -> ColumnResult:
+    """Column c: the library's report of its edit (probes scored here) with the continuations generated."""
+    edit, example = edit_and_example
+    plain_before = [texts.base[record.prompt]] if example.description is not None else [None]
+    report = report_edits(model, tokenizer, spec.editor, [example], edit, spec.editor.instruction_for(spec.instruction),
+                          max_new_tokens, continue_before=False,
+                          continuations=([None], [texts.after[c]], plain_before, [texts.plain_after[c]]))[0]
+    column = ColumnResult(spec, report, _shown_description(report.example.description, record))
+    column.neighbours = [NeighbourText(p.prompt, pre_text, post_text, pre_ids == post_ids) for p, (pre_ids, pre_text),
+                         (post_ids, post_text) in zip(record.locality, texts.base_locality, texts.locality_after[c])]
+    return column
 
 
 def _judge(column: ColumnResult, record: EditRecord, plain_before: str, wrapped_before: str | None) -> None:
@@ -139,24 +194,23 @@ def _judge(column: ColumnResult, record: EditRecord, plain_before: str, wrapped_
 def compare(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], max_new_tokens: int = 20,
             progress: Progress | None = None, suggestion: Suggestion | None = None) -> Comparison:
     """The before column (base model on the plain prompt and on the first column's wrapped prompt) and one
-    after column per spec, each with its locality probes' continuations and its verdict."""
+    after column per spec, each with its locality probes' continuations and its verdict. Each column's edit
+    and scores are the library's (`make_edit`, `report_edits`, as `edit_and_report`); every continuation of
+    every column comes from one batched generation."""
     report = progress or (lambda fraction, desc: None)
-    columns = []
+    edits = []
+    # the fractions follow the measured shares of a default-model edit (2 cores): editing ~8%, generating ~75%
     for i, spec in enumerate(specs):
-        report(0.1 + 0.6 * i / len(specs), f"editing ({spec.title}): computing the edit, scoring every probe, "
-                                            "continuing the prompt")
-        columns.append(run_column(model, tokenizer, spec, record, max_new_tokens))
-    report(0.7, "generating: the prompt and the locality probes before the edit")
+        report(0.03 + 0.07 * i / len(specs), f"editing ({spec.title}): computing the edit")
+        edits.append(make_edit(model, tokenizer, spec.editor, record, spec.instruction, spec.catalog))
+    report(0.1, "generating: the prompts and the locality probes, before and after every edit (one batch)")
+    texts = _continuations(model, tokenizer, record, edits, max_new_tokens)
+    report(0.85, "scoring: every probe before and after each edit, the verdicts")
+    columns = [_column(model, tokenizer, spec, record, edits[c], texts, c, max_new_tokens)
+               for c, spec in enumerate(specs)]
     first = columns[0]
-    wrapped_before = generate_batch(model, tokenizer, [first.prompt_text], None, max_new_tokens=max_new_tokens)[0]
-    plain_before = first.report.plain_before if first.wrapped else wrapped_before
-    before_locality = _locality_texts(model, tokenizer, record, None)
-    report(0.8, "generating: the locality probes after each edit")
-    for column in columns:
-        after = _locality_texts(model, tokenizer, record, column.report.edit)
-        column.neighbours = [NeighbourText(p.prompt, pre_text, post_text, pre_ids == post_ids)
-                             for p, (pre_ids, pre_text), (post_ids, post_text) in zip(record.locality, before_locality, after)]
-    report(0.95, "scoring: the verdicts")
+    wrapped_before = texts.base[first.prompt_text]
+    plain_before = texts.base[record.prompt] if first.wrapped else wrapped_before
     for i, column in enumerate(columns):
         _judge(column, record, plain_before, wrapped_before if i == 0 else None)
     return Comparison(record, probe_rows(first.report), first.prompt_text, wrapped_before, columns, plain_before,
