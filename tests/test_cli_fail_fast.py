@@ -111,6 +111,8 @@ CASES = {
                                          ["--tasks: unknown cf"]),
     "figures from a missing results folder": (["figures", "--results", "{missing}"], ["--results", "does not exist"]),
     "reproduce with an unknown editor": (["reproduce", "--editors", "nope"], ["--editors: unknown nope"]),
+    "reproduce with a shard that is not I/N": (["reproduce", "--shard", "2"], ["--shard 2", "not I/N"]),
+    "reproduce with a shard beyond N": (["reproduce", "--shard", "3/2"], ["--shard 3/2", "from 1 to 2"]),
     "sweep with an unknown variant": (["sweep", "--variants", "nope"], ["--variants: unknown nope"]),
     "objective sweep with a rank variant": (["sweep", "--objective", "--variants", "rank-32"],
                                             ["--variants: unknown rank-32"]),

@@ -286,13 +286,21 @@ def figures_inputs(args) -> None:
     not_a_file(args.out, "--out")
 
 
-def reproduce_inputs(args) -> None:
+def reproduce_inputs(args):
+    """Checks `reproduce`'s options; returns the shard (`--shard I/N`, the whole suite without it)."""
+    from workbench.experiments.shards import Shard
     from workbench.experiments.suite import EDITORS, experiment_names
 
     known_names(args.editors, EDITORS, "--editors")
     known_names(args.experiments, experiment_names(), "--experiments")
     at_least(args.limit, "--limit")
     not_a_file(args.root, "--root")
+    if args.shard is None:
+        return Shard()
+    try:
+        return Shard.parse(args.shard)
+    except ValueError as err:
+        raise ValueError(f"--shard {args.shard}: {err}") from None
 
 
 def sweep_inputs(args) -> None:

@@ -31,10 +31,11 @@ def analyze(args) -> int:
 def reproduce(args) -> int:
     from workbench.experiments.reproduce import reproduce as run
 
-    checks.reproduce_inputs(args)
+    shard = checks.reproduce_inputs(args)
     with quiet_unless_verbose(args):
         plan = run(quick=args.quick, editors=args.editors, experiments=args.experiments,
-                   root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train)
+                   root=Path(args.root) if args.root else None, limit=args.limit, train=not args.no_train,
+                   shard=shard)
     log.info("results in %s", plan.results)
     return 0
 
@@ -101,6 +102,9 @@ def reproduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="at most N test records per task in every experiment")
     p.add_argument("--no-train", action="store_true",
                    help="train nothing: evaluate the editors already trained in runs/ or shipped in assets/editors")
+    p.add_argument("--shard", metavar="I/N",
+                   help="do the I-th of N shares (whole editors: their training and every piece of them), e.g. "
+                        "run 1/2 and 2/2 at once on one --root; the last to finish writes each results file")
 
 
 def sweep_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 Resumable at every level: a finished editor is skipped, an interrupted one resumes from its last
 checkpoint, and each (experiment, editor, instruction) evaluation is kept as soon as it finishes.
-`--quick` runs the same pipeline on tiny subsets (a few minutes) into a scratch folder.
+`--quick` runs the same pipeline on tiny subsets (a few minutes) into a scratch folder. `--shard I/N` does
+the I-th of N shares of the work (`shards.py`: whole editors with all their pieces), for N processes at once.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from instructedit.training.state import STATE_FILE
 from instructedit.training.trainer import Trainer
 from workbench.experiments.pieces import Piece, assemble, pieces_summary
 from workbench.experiments.report import write_summary
-from workbench.experiments.sequences import SequencePiece, editor_name, run_piece, write_sequence_results
+from workbench.experiments.sequences import QUICK_CHECKPOINTS, SequencePiece, editor_name, run_piece, write_sequence_results
+from workbench.experiments.shards import Shard
 from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experiment
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Plan:
     editors: Path | None       # where shipped editors go (None: do not ship)
     quick: bool = False
     eval_limit: int | None = None
+    shard: Shard = Shard()
 
     @classmethod
     def make(cls, quick: bool, root: Path | None = None) -> "Plan":
@@ -73,7 +76,7 @@ def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, flo
     if unknown:
         raise ValueError(f"unknown suite editor(s) {sorted(unknown)}; known: {', '.join(EDITORS)}")
     seconds = {}
-    for name in names:
+    for name in [n for n in names if plan.shard.owns(n)]:
         spec = EDITORS[name]
         overrides = list(spec.overrides) + (list(QUICK_OVERRIDES) if plan.quick else [])
         overrides.append(f"out_dir={plan.runs / name}")
@@ -109,11 +112,12 @@ def _cap(experiment: Experiment, editor: str, limit: int | None) -> int | None:
     return min(caps) if caps else None
 
 
-def _task_scores(plan: Plan, piece: Piece, cap: int | None, model, tokenizer, editor) -> list[dict]:
-    """One (editor, instruction, task) evaluation: from its piece on disk, else computed and kept."""
+def _task_scores(plan: Plan, piece: Piece, cap: int | None, model, tokenizer, editor) -> list[dict] | None:
+    """One (editor, instruction, task) evaluation: from its piece on disk, else computed and kept (None:
+    another shard's piece, not there yet)."""
     source = piece.editor if piece.editor in BASELINES else str(_editor_dir(plan, piece.editor))
     rows = piece.load(cap, source)
-    if rows is None:
+    if rows is None and plan.shard.owns(piece.editor):
         log.info("evaluate %s on %s, instruction %s", piece.editor, piece.task, piece.instruction)
         records = load_split(piece.task, "test")[:cap]
         generation = 0 if plan.quick else GENERATION_RECORDS
@@ -125,38 +129,73 @@ def _task_scores(plan: Plan, piece: Piece, cap: int | None, model, tokenizer, ed
     return rows
 
 
-def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
+def _waiting(plan: Plan, name: str, editor: str) -> None:
+    log.info("%s: editor %s belongs to another of the %d shards and its pieces are not all there yet: the "
+             "results file is left to the last shard", name, editor, plan.shard.count)
+
+
+def _trained(plan: Plan, name: str, editor: str) -> bool | None:
+    """Whether an experiment can use `editor`: True, False (left out, as without shards), None (another
+    shard's editor, not trained yet: the experiment waits for that shard)."""
+    if editor in BASELINES or _editor_dir(plan, editor) is not None:
+        return True
+    if not plan.shard.owns(editor):
+        return None
+    log.warning("%s: editor %s is not trained yet, left out (run `instructedit reproduce`)", name, editor)
+    return False
+
+
+def run_experiment(plan: Plan, name: str, model, tokenizer) -> Path | None:
+    """Every piece of an experiment this process owns, then its results file (None: another shard's
+    pieces are missing, so the file is left to the last shard; every own piece is made first)."""
     experiment = EXPERIMENTS[name]
-    results = {}
-    for editor_name in experiment.editors:
-        if editor_name not in BASELINES and _editor_dir(plan, editor_name) is None:
-            log.warning("%s: editor %s is not trained yet, left out (run `instructedit reproduce`)", name, editor_name)
+    results, complete = {}, True
+    for member in experiment.editors:
+        usable = _trained(plan, name, member)
+        if not usable:
+            complete = complete and usable is False
             continue
-        editor = _editor(plan, editor_name, model)
-        cap = _cap(experiment, editor_name, plan.eval_limit)
+        editor = _editor(plan, member, model)
+        cap = _cap(experiment, member, plan.eval_limit)
         for instruction in instruction_settings(experiment, plan.quick):
             setting = editor.setting_for(instruction)
-            key = editor_name if len(experiment.instructions) == 1 else f"{editor_name} ({instruction})"
-            pieces = [Piece(plan.runs / "eval" / "pieces", editor_name, setting, task) for task in experiment.tasks]
-            results[key] = assemble(setting, [_task_scores(plan, p, cap, model, tokenizer, editor) for p in pieces])
+            key = member if len(experiment.instructions) == 1 else f"{member} ({instruction})"
+            pieces = [Piece(plan.runs / "eval" / "pieces", member, setting, task) for task in experiment.tasks]
+            scores = [_task_scores(plan, p, cap, model, tokenizer, editor) for p in pieces]
+            if any(rows is None for rows in scores):
+                _waiting(plan, name, member)
+                complete = False
+            elif complete:
+                results[key] = assemble(setting, scores)
+    if not complete:
+        return None
     json_path, _ = write_results(results, plan.results / name)
     return json_path
 
 
-def run_sequence_experiment(plan: Plan, name: str, model, tokenizer) -> Path:
-    """A sequence experiment (`sequences.SEQUENCES`): every (editor, task) piece, then the results file."""
-    experiment, results = SEQUENCES[name], {}
+def run_sequence_experiment(plan: Plan, name: str, model, tokenizer) -> Path | None:
+    """A sequence experiment (`sequences.SEQUENCES`): every (editor, task) piece this process owns, then the
+    results file (None: another shard's pieces are missing)."""
+    experiment, results, complete = SEQUENCES[name], {}, True
+    checkpoints = QUICK_CHECKPOINTS if plan.quick else experiment.checkpoints
     for entry in experiment.editors:
         base = editor_name(entry)
-        if base not in BASELINES and _editor_dir(plan, base) is None:
-            log.warning("%s: editor %s is not trained yet, left out (run `instructedit reproduce`)", name, base)
+        usable = _trained(plan, name, base)
+        if not usable:
+            complete = complete and usable is False
             continue
-        editor = _editor(plan, base, model)
         source = base if base in BASELINES else str(_editor_dir(plan, base))
-        results[entry] = {f"{task}-{split}": run_piece(SequencePiece(plan.runs / "sequence" / name, entry, task, split),
-                                                       experiment, model, tokenizer, editor, source, plan.quick)
-                          for task, split in experiment.tasks}
-    return write_sequence_results(results, plan.results / name)
+        pieces = [SequencePiece(plan.runs / "sequence" / name, entry, task, split) for task, split in experiment.tasks]
+        if plan.shard.owns(base):
+            editor = _editor(plan, base, model)
+            runs = [run_piece(piece, experiment, model, tokenizer, editor, source, plan.quick) for piece in pieces]
+        else:
+            runs = [piece.load(checkpoints, source) for piece in pieces]
+        if any(run is None for run in runs):
+            _waiting(plan, name, base)
+            complete = False
+        results[entry] = {f"{piece.task}-{piece.split}": run for piece, run in zip(pieces, runs)}
+    return write_sequence_results(results, plan.results / name) if complete else None
 
 
 RUNNERS = {**{name: run_experiment for name in EXPERIMENTS}, **{name: run_sequence_experiment for name in SEQUENCES}}
@@ -191,15 +230,20 @@ def provenance(plan: Plan, seconds: dict) -> dict:
 
 
 def reproduce(quick: bool = False, editors: list[str] | None = None, experiments: list[str] | None = None,
-              root: Path | None = None, limit: int | None = None, train: bool = True) -> Plan:
-    """Train the suite (unless `train` is False: evaluate what is trained or shipped), run the experiments."""
+              root: Path | None = None, limit: int | None = None, train: bool = True,
+              shard: Shard = Shard()) -> Plan:
+    """Train the suite (unless `train` is False: evaluate what is trained or shipped), run the experiments
+    (with a shard: this process's editors only; the last shard to finish writes each results file)."""
     plan = Plan.make(quick, root)
+    plan.shard = shard
     if limit is not None:
         plan.eval_limit = min(limit, plan.eval_limit or limit)
     model, tokenizer = loading.load_model("smollm2-135m")
     seconds = train_suite(plan, model, tokenizer, editors or list(EDITORS)) if train else {}
     for name in experiments or list(RUNNERS):
-        log.info("wrote %s", RUNNERS[name](plan, name, model, tokenizer))
+        written = RUNNERS[name](plan, name, model, tokenizer)
+        if written is not None:
+            log.info("wrote %s", written)
     atomic_write_json(plan.results / "provenance.json", provenance(plan, seconds))
     log.info("wrote %s", write_summary(plan.results))
     return plan
