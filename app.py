@@ -28,7 +28,11 @@ from workbench.ui.validate import LOCALITY_SEPARATOR, MAX_LINES
 EDIT_CONCURRENCY = int(os.environ.get("INSTRUCTEDIT_EDIT_CONCURRENCY", "2"))
 GROUP = {"concurrency_id": "edit", "concurrency_limit": EDIT_CONCURRENCY}  # every event that runs the model
 QUEUE_SIZE = 64
-CSS = ".ie-card {min-height: 7em} .ie-status {font-size: 0.9em}"
+CSS = (".ie-card {min-height: 7em} .ie-status {font-size: 0.9em}"
+       # the score tables' headers stay whole words (smaller on phones), the diff badges on one line
+       " .ie-card th, .ie-card td {word-break: normal; overflow-wrap: normal; hyphens: none}"
+       " .ie-diff .label {white-space: nowrap}"
+       " @media (max-width: 520px) {.ie-card table {font-size: 0.8em} .ie-card th, .ie-card td {padding: 4px 6px}}")
 INTRO = ("# InstructEdit: instruction-based knowledge editing\n"
          "Edit one fact in a small language model with a MEND editor whose input carries a **task instruction** "
          "(Tian et al., 2024, arXiv:2402.16123). The base model is never modified: each edit applies to your "
@@ -91,7 +95,7 @@ def _after_column(key: str, title: str, diff_colours: dict) -> dict:
                               lines=2, max_lines=4, interactive=False)
     c["card"] = gr.Markdown(label=f"{key}: verdict and scores", elem_classes="ie-card")
     c["diff"] = gr.HighlightedText(label=f"{key}: tokens that differ from before (plain prompt)",
-                                   color_map=diff_colours)
+                                   color_map=diff_colours, elem_classes="ie-diff")
     return c
 
 
