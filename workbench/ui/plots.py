@@ -33,7 +33,7 @@ def probe_labels(comparison: Comparison) -> list[str]:
 
 def probe_chart(comparison: Comparison) -> go.Figure:
     """Grouped bars: p(answer | probe) before the edit and after each column's edit (log scale)."""
-    labels = probe_labels(comparison)
+    labels = [label.replace(": ", ":<br>", 1) for label in probe_labels(comparison)]  # two short lines, upright
     hover = [f"{html.escape(_short(r.prompt, 60))} → {html.escape(_short(r.answer, 30))}" for r in comparison.probes]
     series = [("Before the edit", comparison.before_p)]
     series += [(f"After: {c.spec.title}", c.post_p) for c in comparison.columns]
@@ -41,11 +41,13 @@ def probe_chart(comparison: Comparison) -> go.Figure:
     for (name, values), colour in zip(series, BAR_COLOURS):
         fig.add_trace(go.Bar(x=labels, y=[max(v, 1e-12) for v in values], name=name, marker_color=colour,
                              customdata=hover, text=[f"{v:.2g}" for v in values], textposition="outside",
-                             cliponaxis=False, hovertemplate="%{customdata}<br>p = %{y:.3g}<extra>%{fullData.name}</extra>"))
+                             textfont={"size": 9}, cliponaxis=False, hovertemplate="%{customdata}<br>p = %{y:.3g}<extra>%{fullData.name}</extra>"))
     positive = [max(v, 1e-12) for _, values in series for v in values]
     low, high = math.log10(min(positive)), math.log10(max(positive))
     fig.update_layout(barmode="group", template="simple_white", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
-                      title="Probability of the answer, per probe", legend={"orientation": "h", "y": -0.2},
+                      title="Probability of the answer, per probe",
+                      legend={"orientation": "h", "y": -0.22, "yanchor": "top"},
+                      xaxis={"tickangle": 0, "automargin": True, "tickfont": {"size": 10}},
                       yaxis={"type": "log", "title": "p(answer) (log scale)", "exponentformat": "power",
                              "range": [low - 0.3, high + 0.4]})  # in decades: room for the bar labels
     return fig
