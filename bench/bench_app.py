@@ -90,11 +90,14 @@ def edit_args(editor: str, tokens: int, subject: str = "Eiffel Tower") -> dict:
                 max_new_tokens=tokens)
 
 
+# the record the API call's form describes (edit_args with the default subject)
+RECORD = EditRecord(task="counterfact", prompt=PROMPT, target=TARGET, subject="Eiffel Tower", rephrases=(PARAPHRASE,),
+                    locality=(Probe(*LOCALITY),))
+
+
 def library_edit(model, tokenizer, editor, tokens: int) -> None:
-    record = EditRecord(task="counterfact", prompt=PROMPT, target=TARGET, subject="Eiffel Tower",
-                        rephrases=(PARAPHRASE,), locality=(Probe(*LOCALITY),))
     for instruction in ("seen", "unseen"):
-        edit_and_report(model, tokenizer, editor, record, instruction, max_new_tokens=tokens)
+        edit_and_report(model, tokenizer, editor, RECORD, instruction, max_new_tokens=tokens)
 
 
 def app_compare(model, tokenizer, editor, tokens: int) -> None:
@@ -103,10 +106,8 @@ def app_compare(model, tokenizer, editor, tokens: int) -> None:
     from instructedit.instructions import Instruction
     from workbench.ui.compare import ColumnSpec, compare
 
-    record = EditRecord(task="counterfact", prompt=PROMPT, target=TARGET, subject="Eiffel Tower",
-                        rephrases=(PARAPHRASE,), locality=(Probe(*LOCALITY),))
     specs = [ColumnSpec(i, "instructedit", editor, Instruction.parse(i)) for i in ("seen", "unseen")]
-    compare(model, tokenizer, record, specs, tokens)
+    compare(model, tokenizer, RECORD, specs, tokens)
 
 
 def timed(fn) -> float:

@@ -9,7 +9,7 @@ shard finds all its pieces present (the last to finish), with exactly the conten
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES
 
@@ -22,12 +22,14 @@ class Shard:
 
     index: int = 1
     count: int = 1
+    owner: dict = field(init=False, repr=False, compare=False)  # editor -> shard, dealt out once
 
     def __post_init__(self):
         if not isinstance(self.count, int) or self.count < 1:
             raise ValueError(f"shard count must be an integer >= 1, got {self.count!r}")
         if not isinstance(self.index, int) or not 1 <= self.index <= self.count:
             raise ValueError(f"shard index must be an integer from 1 to {self.count}, got {self.index!r}")
+        object.__setattr__(self, "owner", {} if self.whole else owners(self.count))
 
     @classmethod
     def parse(cls, text: str) -> "Shard":
@@ -41,7 +43,7 @@ class Shard:
         return self.count == 1
 
     def owns(self, editor: str) -> bool:
-        return self.whole or owners(self.count).get(editor, 1) == self.index
+        return self.whole or self.owner.get(editor, 1) == self.index
 
 
 def _weights() -> dict[str, int]:
