@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from .data.records import EditRecord
 from .editor.contract import EditorContract, editor_example, make_edits
 from .editor.edit import Edit
-from .evaluation.batched_generation import generate_batch
+from .editor.batched_generation import generate_batch
 from .evaluation.metrics import PROBE_KINDS, probe_table
 from .instructions import Instruction
 from .prompts import Example

@@ -11,7 +11,7 @@ import torch
 
 from instructedit.baselines import FineTuneConfig, FineTuneEditor
 from instructedit.editor.sequence import EditSequence
-from instructedit.evaluation.batched_generation import generate_batch
+from instructedit.editor.batched_generation import generate_batch
 from workbench.ui import validate
 from workbench.ui.form import EditRequest
 from workbench.ui.session import SESSION_FORMAT, Session, parse_session

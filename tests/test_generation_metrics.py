@@ -7,10 +7,12 @@ import torch
 
 from instructedit.data.records import EditRecord, Probe
 from instructedit.editor.edit import Edit, EditFactor
-from instructedit.evaluation.batched_generation import (
+from instructedit.editor.batched_generation import (
+    continue_ids,
     generate_batch,
     generate_ids_batch,
 )
+from instructedit.editor.hooks import active_edit
 from instructedit.evaluation.generation import greedy_continuation
 from instructedit.evaluation.generation_metrics import (
     AnswerPrompt,
@@ -107,6 +109,24 @@ def test_batched_equals_unbatched_under_per_row_edits(varied):
     for prompt, row, ids in zip(PROMPTS, owner, batched):
         assert ids == single_ids(model, tokenizer, prompt, edit.select(row), 12)
     assert batched != base  # the edit changes continuations
+
+
+def test_token_prompts_continue_under_per_row_edits_on_top_of_an_active_one(varied):
+    """continue_ids: token-id prompts, row r under edit row owner[r]; with `stack`, on top of the edit
+    already active (the step search inside a sequence of edits), as the composed edit would."""
+    model, tokenizer = varied
+    edit, outer = random_edit(model, rows=2), random_edit(model, rows=1, seed=5)
+    prompts = [list(tokenizer(p).input_ids) for p in PROMPTS[:4]]
+    owner = [0, 1, 1, 0]
+    pad = tokenizer.pad_token_id
+    assert continue_ids(model, prompts, pad, 8, edit=edit, owner=owner) == \
+        generate_ids_batch(model, tokenizer, PROMPTS[:4], edit, owner, max_new_tokens=8)
+    with active_edit(model, outer):
+        stacked = continue_ids(model, prompts, pad, 8, edit=edit, owner=owner, stack=True)
+        replaced = continue_ids(model, prompts, pad, 8, edit=edit, owner=owner)
+    for ids, prompt, row in zip(stacked, PROMPTS[:4], owner):
+        assert ids == single_ids(model, tokenizer, prompt, outer.compose(edit.select(row)), 8)
+    assert replaced == continue_ids(model, prompts, pad, 8, edit=edit, owner=owner) != stacked
 
 
 def test_per_row_budgets_and_row_limit_do_not_change_tokens(varied):

@@ -39,7 +39,7 @@ from ..editor.edit import Edit
 from ..instructions import render
 from ..prompts import Example
 from ..tokenize import join
-from .batched_generation import DEFAULT_MAX_ROWS, generate_ids_batch
+from ..editor.batched_generation import DEFAULT_MAX_ROWS, generate_ids_batch
 from .generation import ngram_entropy
 from .schema import locality_group
 

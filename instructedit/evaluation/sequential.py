@@ -94,7 +94,7 @@ class LocalityProbes:
     @torch.no_grad()
     def generation_unchanged(self, edit) -> list[float]:
         """Per probe: 1.0 where its greedy continuation under `edit` keeps the base model's first N tokens."""
-        from .batched_generation import generate_ids_batch
+        from ..editor.batched_generation import generate_ids_batch
         from .generation_metrics import locality_budget
 
         prompts = [p.prompt for p in self.probes]
@@ -152,7 +152,7 @@ def _edit_prompt(tokenizer, example: Example) -> tuple[str, int]:
 def generation_reliability(model, tokenizer, examples: list[Example], edit) -> list[float]:
     """Per example: 1.0 where the greedy continuation of its edit prompt under `edit` starts with the target."""
     # imported here: only this metric needs generation
-    from .batched_generation import generate_batch
+    from ..editor.batched_generation import generate_batch
     from .generation_metrics import DEFAULT_EXTRA_TOKENS, starts_with_answer
 
     prompts, budgets = zip(*(_edit_prompt(tokenizer, ex) for ex in examples))

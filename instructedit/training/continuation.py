@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ..evaluation.batched_generation import continue_ids
+from ..editor.batched_generation import continue_ids
 from ..prompts import Example, Pair
 from ..tokenize import IGNORE
 

@@ -16,7 +16,7 @@ from instructedit.api import EditReport, make_edit, prompt_text, report_edits
 from instructedit.data.records import EditRecord
 from instructedit.editor.contract import EditorContract
 from instructedit.editor.edit import Edit
-from instructedit.evaluation.batched_generation import generate_ids_batch
+from instructedit.editor.batched_generation import generate_ids_batch
 from instructedit.evaluation.generation_metrics import locality_budget
 from instructedit.instructions import Instruction
 from workbench.ui.neighbours import Suggestion

@@ -23,7 +23,7 @@ from instructedit.api import prompt_text
 from instructedit.data.records import TASKS, EditRecord
 from instructedit.editor.contract import EditorContract, editor_example
 from instructedit.editor.sequence import EditSequence
-from instructedit.evaluation.batched_generation import generate_batch
+from instructedit.editor.batched_generation import generate_batch
 from instructedit.evaluation.generation_metrics import DEFAULT_EXTRA_TOKENS, answer_token_count, starts_with_answer
 from instructedit.instructions import N_SEEN, Instruction
 from instructedit.io import atomic_write_json

@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from instructedit.data.records import TASKS
-from instructedit.evaluation.batched_generation import generate_batch
+from instructedit.editor.batched_generation import generate_batch
 from instructedit.instructions import N_SEEN
 from workbench.ui import validate
 from workbench.ui.errors import ErrorNotes, ui_errors

@@ -14,8 +14,9 @@ from contextlib import nullcontext
 
 import torch
 
-from ..editor.edit import Edit
 from ..models import families
+from .edit import Edit
+from .hooks import active_edit
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,10 @@ def _cut(ids: list[int], budget: int, eos: set[int]) -> list[int]:
 
 @torch.no_grad()
 def _generate_group(model, prompt_ids: list[list[int]], pad_id: int, edit: Edit | None,
-                    edit_rows: list[int] | None, max_new_tokens: int) -> list[list[int]]:
+                    edit_rows: list[int] | None, max_new_tokens: int, stack: bool = False) -> list[list[int]]:
     input_ids, mask = _left_padded(prompt_ids, pad_id, families.device_of(model))
     row_edit = edit.take(edit_rows) if edit is not None else None
-    with row_edit.applied(model) if row_edit is not None else nullcontext():
+    with active_edit(model, row_edit, stack=stack) if row_edit is not None else nullcontext():
         out = model.generate(input_ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
                              use_cache=True, pad_token_id=pad_id)
     return out[:, input_ids.shape[1]:].tolist()
@@ -106,13 +107,17 @@ def _groups(budgets: list[int], lengths: list[int], max_rows: int) -> list[list[
     return groups
 
 
-def continue_ids(model, prompt_ids: list[list[int]], pad_id: int, max_new_tokens: int, *,
+def continue_ids(model, prompt_ids: list[list[int]], pad_id: int, max_new_tokens: int, *, edit: Edit | None = None,
+                 owner: Sequence[int] | None = None, stack: bool = False,
                  max_rows: int = DEFAULT_MAX_ROWS) -> list[list[int]]:
-    """The base model's greedy continuation (up to its eos) of each token-id prompt, batched by length."""
+    """The greedy continuation (up to its eos) of each token-id prompt, batched by length: of the base model,
+    or row r under edit row owner[r] (`stack`: on top of the edit already active in this context)."""
     eos = _eos_ids(model)
+    edit_rows = _row_edits(edit, owner, len(prompt_ids))
     result: list[list[int]] = [[] for _ in prompt_ids]
     for rows in _groups([max_new_tokens] * len(prompt_ids), [len(ids) for ids in prompt_ids], max_rows):
-        generated = _generate_group(model, [prompt_ids[j] for j in rows], pad_id, None, None, max_new_tokens)
+        generated = _generate_group(model, [prompt_ids[j] for j in rows], pad_id, edit,
+                                    None if edit_rows is None else [edit_rows[j] for j in rows], max_new_tokens, stack)
         for j, ids in zip(rows, generated):
             result[j] = _cut(ids, max_new_tokens, eos)
     return result
