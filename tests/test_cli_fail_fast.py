@@ -116,6 +116,8 @@ CASES = {
     "sweep with an unknown variant": (["sweep", "--variants", "nope"], ["--variants: unknown nope"]),
     "objective sweep with a rank variant": (["sweep", "--objective", "--variants", "rank-32"],
                                             ["--variants: unknown rank-32"]),
+    "step sweep with an objective variant": (["sweep", "--step", "--variants", "cont"], ["--variants: unknown cont"]),
+    "both sweeps at once": (["sweep", "--step", "--objective"], ["--objective and --step", "give one"]),
 }
 
 

@@ -46,3 +46,25 @@ def test_pieces_summary_lists_sources_and_cpu_time(tmp_path):
     summary = pieces_summary(tmp_path)
     assert summary == {"base/none/zsre.json": {"source": "base", "records": 5, "cpu_seconds": 1.0},
                        "ed/d0/recent.json": {"source": "assets/editors/ed", "records": 3, "cpu_seconds": 2.5}}
+
+
+def test_a_piece_made_without_the_step_search_is_not_reused_under_it(tmp_path):
+    """The source names the editor folder and, when its config sets one, the edit-time step search."""
+    import json
+
+    from workbench.experiments.reproduce import Plan, _source
+
+    folder = tmp_path / "editors" / "ed"
+    folder.mkdir(parents=True)
+    (folder / "editor.safetensors").write_bytes(b"")
+    config = folder / "editor.json"
+    config.write_text(json.dumps({"editor": {"step_scales": [], "step_fallback": 1.0}}))
+    plan = Plan(tmp_path / "runs", tmp_path / "results", tmp_path / "editors")
+    plain = _source(plan, "ed")
+    assert plain == str(folder) and _source(plan, "base") == "base"
+    piece = Piece(tmp_path / "pieces", "ed", "seen", "recent")
+    piece.save(4, _rows(4), plain, 1.0)
+    config.write_text(json.dumps({"editor": {"step_scales": [0.5, 1.0], "step_fallback": 1.0}}))
+    searched = _source(plan, "ed")
+    assert searched != plain and "0.5" in searched
+    assert piece.load(4, searched) is None and piece.load(4, plain) is not None

@@ -80,6 +80,14 @@ class Edit:
         index = torch.as_tensor(indices, dtype=torch.long)
         return Edit({n: EditFactor(f.u[index], f.d[index], f.alpha) for n, f in self.factors.items()}, dict(self.meta))
 
+    def scaled(self, scales: torch.Tensor) -> "Edit":
+        """Row i's update multiplied by scales[i] ([B]; the step-size search's result)."""
+        factors = {}
+        for n, f in self.factors.items():
+            factor = torch.as_tensor(scales, dtype=f.d.dtype, device=f.d.device).reshape(-1, 1, 1)
+            factors[n] = EditFactor(f.u, f.d * factor, f.alpha)
+        return Edit(factors, dict(self.meta))
+
     def merged(self) -> "Edit":
         """All B edits as one edit (rows concatenated): a batch edit of several records."""
         return Edit({n: EditFactor(f.u.reshape(1, -1, f.u.shape[-1]), f.d.reshape(1, -1, f.d.shape[-1]), f.alpha)

@@ -18,6 +18,7 @@ from .edit import Edit, EditFactor
 from .forward import per_record_nll, predicted_logits, top_hidden, trunk
 from .hooks import capture
 from .network import GradientNetwork, RunningNorm
+from .step_search import search_step, validate_scales
 from .files import CONFIG_FILE, WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class EditorConfig:
     alpha_init: float = -1e-4
     mode: str = "instruct"
     tasks: tuple[str, ...] = ("counterfact", "recent", "convsent")
+    step_scales: tuple[float, ...] = ()  # edit-time step-size search (`step_search.py`); empty: the learned α
+    step_fallback: float = 1.0           # the step multiplier when no searched scale makes the target greedy
 
     def __post_init__(self):
         if self.edit_last_k < 1:
@@ -51,6 +54,9 @@ class EditorConfig:
         if self.modules is not None:
             self.modules = tuple(self.modules)
         self.tasks = tuple(self.tasks)
+        self.step_scales = validate_scales(self.step_scales)
+        if not self.step_fallback > 0:
+            raise ValueError(f"step_fallback must be > 0, got {self.step_fallback}")
 
     @property
     def uses_instructions(self) -> bool:
@@ -148,11 +154,19 @@ class Editor(nn.Module, EditorContract):
         return factors
 
     def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
-        """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit."""
+        """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit.
+
+        In eval mode with `config.step_scales`, each edit's step is searched on its own request
+        (`step_search.py`); training (train mode) always uses the learned α."""
+        batch = batch.to(families.device_of(model))
+        state = state if state is not None else trunk(model, batch.input_ids, self.first_block)
         inputs, grads, loss = self.capture_grads(model, batch, state)
-        rows = batch.to(families.device_of(model)).edit_rows
-        factors = self.transform_all(inputs, grads, rows, update_stats)
-        return Edit({n: factors[n] for n in self.weight_names}, {"edit_loss": float(loss) / max(len(batch), 1)})
+        factors = self.transform_all(inputs, grads, batch.edit_rows, update_stats)
+        edit = Edit({n: factors[n] for n in self.weight_names}, {"edit_loss": float(loss) / max(len(batch), 1)})
+        if self.config.step_scales and not self.training:
+            edit = search_step(model, batch, state, self.first_block, edit, self.config.step_scales,
+                               self.config.step_fallback)
+        return edit
 
     @torch.no_grad()
     def warm_up(self, model: nn.Module, batches) -> None:

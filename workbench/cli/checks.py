@@ -304,9 +304,12 @@ def reproduce_inputs(args):
 
 
 def sweep_inputs(args) -> None:
-    from workbench.experiments import objective_sweep, sweep
+    from workbench.experiments import objective_sweep, step_sweep, sweep
 
-    known_names(args.variants, objective_sweep.VARIANTS if args.objective else sweep.VARIANTS, "--variants")
+    if args.objective and args.step:
+        raise ValueError("--objective and --step are two sweeps; give one of them")
+    variants = objective_sweep.VARIANTS if args.objective else step_sweep.VARIANTS if args.step else sweep.VARIANTS
+    known_names(args.variants, variants, "--variants")
     not_a_file(args.root, "--root")
 
 

@@ -41,15 +41,16 @@ def reproduce(args) -> int:
 
 
 def sweep(args) -> int:
-    from workbench.experiments import objective_sweep
+    from workbench.experiments import objective_sweep, step_sweep
     from workbench.experiments.sweep import sweep as run
 
     checks.sweep_inputs(args)
     with quiet_unless_verbose(args):
-        if args.objective:
-            for name in args.variants or list(objective_sweep.VARIANTS):
-                log.info("wrote %s", objective_sweep.run_variant(name))
-            log.info("wrote %s", objective_sweep.report())
+        if args.objective or args.step:
+            module = objective_sweep if args.objective else step_sweep
+            for name in args.variants or list(module.VARIANTS):
+                log.info("wrote %s", module.run_variant(name))
+            log.info("wrote %s", module.report())
         else:
             log.info("wrote %s", run(args.variants, Path(args.root) if args.root else None))
     return 0
@@ -111,8 +112,12 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", action="store_true",
                    help="the training-objective sweep (workbench/experiments/objective_sweep.py): validation "
                         "records with token and generation metrics, assets/results/objective-sweep.md")
+    p.add_argument("--step", action="store_true",
+                   help="the edit-time step-search sweep of the shipped editor (workbench/experiments/step_sweep.py): "
+                        "validation records, assets/results/step-sweep.md")
     p.add_argument("--variants", type=csv, help="only these variants (default: all; see workbench/experiments/"
-                                                "sweep.py, or objective_sweep.py with --objective)")
+                                                "sweep.py, objective_sweep.py with --objective, step_sweep.py with "
+                                                "--step)")
     p.add_argument("--root", help="folder for the sweep's runs (default runs/sweep)")
 
 

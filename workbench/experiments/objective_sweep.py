@@ -69,11 +69,13 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
     return atomic_write_json(out / "validation.json", result)
 
 
-def markdown(rows: dict[str, dict]) -> str:
+NOTE = ("Validation records only (40 per task; zsRE: records 0-39, held out of training); seen instruction; in % "
+        "(fluency vs base as a ratio). Degeneration as `instructedit.evaluation.generation_metrics` defines it")
+
+
+def markdown(rows: dict[str, dict], note: str = NOTE + ", re-scored from the stored continuations.") -> str:
     head = [schema.metric_label(m) for m in SHOWN]
-    lines = ["Validation records only (40 per task; zsRE: records 0-39, held out of training); seen instruction; "
-             "in % (fluency vs base as a ratio). Degeneration as `instructedit.evaluation.generation_metrics` "
-             "defines it, re-scored from the stored continuations.", "",
+    lines = [note, "",
              "| variant | task | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     for name, result in rows.items():
         for task, summary in result["summary"].items():

@@ -101,6 +101,17 @@ def _editor_dir(plan: Plan, name: str) -> Path | None:
     return None
 
 
+def _source(plan: Plan, name: str) -> str:
+    """What made a piece: a baseline's name, or the editor folder, with its edit-time step search when it has
+    one (a piece made without it is not reused under it)."""
+    if name in BASELINES:
+        return name
+    directory = _editor_dir(plan, name)
+    settings = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))["editor"]
+    scales = settings.get("step_scales") or ()
+    return str(directory) if not scales else f"{directory}?step_scales={list(scales)}&fallback={settings['step_fallback']}"
+
+
 def _editor(plan: Plan, name: str, model):
     if name in BASELINES:
         return BASELINES[name](model, plan.quick)
@@ -115,7 +126,7 @@ def _cap(experiment: Experiment, editor: str, limit: int | None) -> int | None:
 def _task_scores(plan: Plan, piece: Piece, cap: int | None, model, tokenizer, editor) -> list[dict] | None:
     """One (editor, instruction, task) evaluation: from its piece on disk, else computed and kept (None:
     another shard's piece, not there yet)."""
-    source = piece.editor if piece.editor in BASELINES else str(_editor_dir(plan, piece.editor))
+    source = _source(plan, piece.editor)
     rows = piece.load(cap, source)
     if rows is None and plan.shard.owns(piece.editor):
         log.info("evaluate %s on %s, instruction %s", piece.editor, piece.task, piece.instruction)
@@ -184,7 +195,7 @@ def run_sequence_experiment(plan: Plan, name: str, model, tokenizer) -> Path | N
         if not usable:
             complete = complete and usable is False
             continue
-        source = base if base in BASELINES else str(_editor_dir(plan, base))
+        source = _source(plan, base)
         pieces = [SequencePiece(plan.runs / "sequence" / name, entry, task, split) for task, split in experiment.tasks]
         if plan.shard.owns(base):
             editor = _editor(plan, base, model)

@@ -1,0 +1,125 @@
+"""Step-size search at edit time: the smallest multiple of the editor's step under which the edit holds on
+its own request and does not loop.
+
+MEND applies its pseudo-gradient ũδ̃ᵀ with one learned step α per weight, the same for every edit. Some
+edits then fall short (the target becomes likely but is not the greedy answer) and some overshoot (the
+target is said, then said again). The edit request (prompt + target) is a check the editor can run itself.
+For each scale s in `scales` the edited top blocks score the request under the update s·α·ũδ̃ᵀ; the scales
+under which every target token is the top-1 prediction *hold* (teacher-forced: greedy decoding then says
+exactly the target). Then, smallest held scale first, the edited model continues prompt + target greedily
+for CHECK_TOKENS tokens, and the scale is *clean* when that text does not loop (`loops`). Each edit takes
+
+  * the smallest held scale that is clean, else
+  * the smallest held scale, else
+  * `fallback` (1: the editor's own step; a single scale with itself as fallback is a fixed multiplier).
+
+Only the request is read (no probe, no other record), so a user's edit and an evaluated edit are searched
+alike. Cost: one pass of the edited top blocks per scale, and one CHECK_TOKENS-token greedy continuation per
+held scale tried (usually one or two per edit).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..models import families
+from ..models.families import BlockInput
+from ..tokenize import IGNORE, Batch
+from .batched_generation import continue_ids
+from .edit import Edit
+from .forward import predicted_logits, top_hidden
+from .hooks import active_edit
+
+CHECK_TOKENS = 20
+TARGET_REPEAT_LIMIT = 3   # the target said this often in target + check continuation: a loop
+RUN_LIMIT = 3             # an n-gram of tokens repeated this many times in a row: a loop
+RUN_ORDERS = (1, 2, 3, 4)
+
+
+def validate_scales(scales) -> tuple[float, ...]:
+    """`scales` as an ascending tuple of positive floats (empty: no search); a clear error otherwise."""
+    scales = tuple(float(s) for s in (scales or ()))
+    if any(s <= 0 for s in scales):
+        raise ValueError(f"step_scales must all be > 0, got {list(scales)}")
+    if list(scales) != sorted(set(scales)):
+        raise ValueError(f"step_scales must be strictly ascending, got {list(scales)}")
+    return scales
+
+
+def _occurrences(ids: list[int], pattern: list[int]) -> int:
+    n, count, i = len(pattern), 0, 0
+    while n and i + n <= len(ids):
+        if ids[i:i + n] == pattern:
+            count, i = count + 1, i + n
+        else:
+            i += 1
+    return count
+
+
+def _has_run(ids: list[int], order: int) -> bool:
+    span = order * RUN_LIMIT
+    return any(all(ids[i + k] == ids[i + k % order] for k in range(span)) for i in range(len(ids) - span + 1))
+
+
+def loops(target: list[int], continuation: list[int]) -> bool:
+    """Whether target + its continuation loops: the target TARGET_REPEAT_LIMIT times, or a 1-4-token n-gram
+    RUN_LIMIT times in a row ("industry industry industry", "P.P.P.", "Harvard University. " x 3)."""
+    ids = target + continuation
+    return _occurrences(ids, target) >= TARGET_REPEAT_LIMIT or any(_has_run(ids, n) for n in RUN_ORDERS)
+
+
+@torch.no_grad()
+def targets_held(model: nn.Module, batch: Batch, state: BlockInput, start: int, edit: Edit) -> torch.Tensor:
+    """Per row of `batch` under `edit` (row i edits row i): whether every target token is the top-1 prediction."""
+    with active_edit(model, edit, stack=True):  # on top of the edits a sequence has applied so far
+        hidden = top_hidden(model, state, start)
+    logits, targets, rows = predicted_logits(model, hidden, batch)
+    wrong = torch.zeros(len(batch), dtype=torch.long, device=rows.device)
+    return wrong.index_add(0, rows, (logits.argmax(-1) != targets).long()).cpu() == 0
+
+
+def _requests(batch: Batch) -> tuple[list[list[int]], list[list[int]]]:
+    """Per row: the prompt + target token ids (up to the last target token), and the target ids."""
+    requests, targets = [], []
+    for ids, labels in zip(batch.input_ids.tolist(), batch.labels.tolist()):
+        positions = [i for i, label in enumerate(labels) if label != IGNORE]
+        requests.append(ids[:positions[-1] + 1])
+        targets.append([labels[i] for i in positions])
+    return requests, targets
+
+
+def _clean(model: nn.Module, edit: Edit, rows: list[int], scales: list[float], requests, targets) -> list[bool]:
+    """Whether each row's request, continued greedily under its edit row x its scale, does not loop."""
+    scaled = edit.take(rows).scaled(torch.tensor(scales))
+    pad = getattr(model.generation_config, "pad_token_id", None) or 0
+    continued = continue_ids(model, [requests[b] for b in rows], pad, CHECK_TOKENS, edit=scaled,
+                             owner=list(range(len(rows))), stack=True)
+    return [not loops(targets[b], ids) for b, ids in zip(rows, continued)]
+
+
+def search_step(model: nn.Module, batch: Batch, state: BlockInput, start: int, edit: Edit,
+                scales: tuple[float, ...], fallback: float = 1.0) -> Edit:
+    """`edit` with each row's update scaled by its chosen step (see the module docstring); the chosen
+    scales are in `meta["step_scales"]`."""
+    batch = batch.to(families.device_of(model))
+    n = len(batch)
+    held = torch.stack([targets_held(model, batch, state, start, edit.scaled(torch.full((n,), s))) for s in scales])
+    candidates = {b: [s for s, ok in zip(scales, held[:, b].tolist()) if ok] for b in range(n)}
+    chosen = {b: fallback for b in range(n) if not candidates[b]}
+    requests, targets = _requests(batch)
+    tried = {b: 0 for b in candidates if candidates[b]}
+    while tried:
+        rows = list(tried)
+        clean = _clean(model, edit, rows, [candidates[b][tried[b]] for b in rows], requests, targets)
+        for b, ok in zip(rows, clean):
+            if ok:
+                chosen[b] = candidates[b][tried.pop(b)]
+            elif tried[b] + 1 == len(candidates[b]):
+                chosen[b] = candidates[b][0]
+                del tried[b]
+            else:
+                tried[b] += 1
+    values = [chosen[b] for b in range(n)]
+    out = edit.scaled(torch.tensor(values))
+    out.meta["step_scales"] = values
+    return out
