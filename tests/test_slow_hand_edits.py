@@ -38,7 +38,8 @@ HAND_EDITS = (
     ("recent", "The CEO of Twitter is", "Linda Yaccarino", ("The CEO of Apple is",)),
 )
 
-# (test, target) -> what the shipped editor says instead (greedy, on this CPU)
+# (test, target) -> what the shipped editor said instead (greedy, on this CPU, with the learned step; the
+# same six still fail with the edit-time step search)
 MISSES = {
     ("first", "euro"): "loops on the target: ' euro.\\n\\nThe euro is euro, not euro.'",
     ("first", "Morocco"): "loops on the target: ' Morocco, who had been playing Morocco in Morocco, Morocco, ...'",
