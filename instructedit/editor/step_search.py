@@ -27,7 +27,7 @@ from ..models.families import BlockInput
 from ..tokenize import IGNORE, Batch
 from .batched_generation import continue_ids
 from .edit import Edit
-from .forward import predicted_logits, top_hidden
+from .forward import per_record_mean, predicted_logits, top_hidden
 from .hooks import active_edit
 
 CHECK_TOKENS = 20
@@ -74,8 +74,7 @@ def targets_held(model: nn.Module, batch: Batch, state: BlockInput, start: int, 
     with active_edit(model, edit, stack=True):  # on top of the edits a sequence has applied so far
         hidden = top_hidden(model, state, start)
     logits, targets, rows = predicted_logits(model, hidden, batch)
-    wrong = torch.zeros(len(batch), dtype=torch.long, device=rows.device)
-    return wrong.index_add(0, rows, (logits.argmax(-1) != targets).long()).cpu() == 0
+    return per_record_mean(logits.argmax(-1) == targets, rows, len(batch)).cpu() == 1
 
 
 def _requests(batch: Batch) -> tuple[list[list[int]], list[list[int]]]:
