@@ -98,6 +98,35 @@ def test_cache_off_gives_the_same_losses(tiny_llama, tmp_path):
     assert results[0] == pytest.approx(results[1], rel=1e-4)
 
 
+def test_validation_chooses_checkpoints_on_the_learned_step(tiny_llama, tmp_path, monkeypatch):
+    """The trainer's validation scores edits at the learned α (what training optimises), even for an editor
+    whose config sets the edit-time step search: the search is never run there."""
+    from instructedit.editor import editor as editor_module
+
+    model, tokenizer = tiny_llama
+    config = _config(tmp_path, steps=2, eval_every=2, val_records=4)
+    config.editor.step_scales = (1.0, 2.0)
+    trainer = Trainer(config, model, tokenizer, {"counterfact": toy_records(40)})
+    trainer.fill_cache()
+    trainer.warm_up_norms()
+
+    def searched(*args, **kwargs):
+        raise AssertionError("the step search ran during validation")
+
+    monkeypatch.setattr(editor_module, "search_step", searched)
+    metrics = trainer.validate()
+    assert 0 <= metrics["reliability"] <= 1
+    trainer.editor.eval()
+    with pytest.raises(AssertionError, match="step search ran"):  # the same editor searches when evaluated
+        trainer.editor.edit(model, _edit_batch(trainer))
+
+
+def _edit_batch(trainer):
+    from instructedit.tokenize import collate
+
+    return collate([ex.edit for ex in trainer.val_ex[:2]], trainer.tokenizer.pad_token_id)
+
+
 def test_non_finite_step_is_skipped(tiny_llama, tmp_path, monkeypatch):
     model, tokenizer = tiny_llama
     trainer = Trainer(_config(tmp_path), model, tokenizer, {"counterfact": toy_records(60)})

@@ -153,17 +153,19 @@ class Editor(nn.Module, EditorContract):
                 factors[n] = EditFactor(_unpack(u_rows, rows), _unpack(d_rows, rows), self.alphas[_key(n)])
         return factors
 
-    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
+    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False,
+             search: bool = True) -> Edit:
         """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit.
 
         In eval mode with `config.step_scales`, each edit's step is searched on its own request
-        (`step_search.py`); training (train mode) always uses the learned α."""
+        (`step_search.py`) unless `search` is False; training (train mode) and the trainer's validation
+        (`search=False`) use the learned α."""
         batch = batch.to(families.device_of(model))
         state = state if state is not None else trunk(model, batch.input_ids, self.first_block)
         inputs, grads, loss = self.capture_grads(model, batch, state)
         factors = self.transform_all(inputs, grads, batch.edit_rows, update_stats)
         edit = Edit({n: factors[n] for n in self.weight_names}, {"edit_loss": float(loss) / max(len(batch), 1)})
-        if self.config.step_scales and not self.training:
+        if search and self.config.step_scales and not self.training:
             edit = search_step(model, batch, state, self.first_block, edit, self.config.step_scales,
                                self.config.step_fallback)
         return edit

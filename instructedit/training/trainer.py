@@ -167,8 +167,12 @@ class Trainer:
     def validate(self, batch_size: int = 8) -> dict:
         self.editor.eval()
         scores = []
+        pad = self.tokenizer.pad_token_id
         for i in range(0, len(self.val_ex), batch_size):
-            scores += score_examples(self.model, self.editor, self.val_ex[i:i + batch_size], self.tokenizer.pad_token_id)
+            chunk = self.val_ex[i:i + batch_size]
+            with torch.no_grad():  # the checkpoint is chosen on the learned step, what training optimises
+                edit = self.editor.edit(self.model, collate([ex.edit for ex in chunk], pad), search=False).detach()
+            scores += score_examples(self.model, self.editor, chunk, pad, edit)
         result = {}
         for key in ("reliability", "generalization", "locality"):
             values = [s[key] for s in scores if s[key] is not None]

@@ -34,6 +34,8 @@ from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experim
 log = logging.getLogger(__name__)
 QUICK_OVERRIDES = ("steps=4", "max_train_records=8", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
+QUICK_RECORDS = 1  # --quick: test records per (editor, instruction, task) piece
+QUICK_STEP_SCALES = (1.0, 2.0)  # --quick: the edit-time step search (where an editor has one) over two scales
 QUICK_FT_STEPS = 3  # --quick: FT-L's optimisation steps per edit (25 otherwise), the same code path
 BASELINES = {"base": lambda model, quick: NoEditEditor(model),
              "ft-l": lambda model, quick: FineTuneEditor(model, FineTuneConfig(steps=QUICK_FT_STEPS) if quick
@@ -61,7 +63,7 @@ class Plan:
     def make(cls, quick: bool, root: Path | None = None) -> "Plan":
         if quick:
             base = root or PROJECT_DIR / "runs" / "quick"
-            return cls(base, base / "results", None, True, eval_limit=2)
+            return cls(base, base / "results", None, True, eval_limit=QUICK_RECORDS)
         base = root or PROJECT_DIR / "runs"
         return cls(base, ASSETS_DIR / "results", ASSETS_DIR / "editors")
 
@@ -82,6 +84,8 @@ def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, flo
         overrides.append(f"out_dir={plan.runs / name}")
         config = TrainConfig.from_yaml(PROJECT_DIR / "configs" / spec.config, overrides)
         config.name = name
+        if plan.quick and config.editor.step_scales:
+            config.editor.step_scales = QUICK_STEP_SCALES
         if _finished(Path(config.out_dir), config.steps):
             log.info("%s: already trained, skipped", name)
         else:
