@@ -49,7 +49,8 @@ def test_pieces_summary_lists_sources_and_cpu_time(tmp_path):
 
 
 def test_a_piece_made_without_the_step_search_is_not_reused_under_it(tmp_path):
-    """The source names the editor folder and, when its config sets one, the edit-time step search."""
+    """The source names the editor folder and, when its config sets them, the edit-time step search and the
+    loop repair."""
     import json
 
     from workbench.experiments.reproduce import Plan, _source
@@ -68,3 +69,7 @@ def test_a_piece_made_without_the_step_search_is_not_reused_under_it(tmp_path):
     searched = _source(plan, "ed")
     assert searched != plain and "0.5" in searched
     assert piece.load(4, searched) is None and piece.load(4, plain) is not None
+    config.write_text(json.dumps({"editor": {"step_scales": [0.5, 1.0], "step_fallback": 1.0, "repair_tokens": 8,
+                                             "repair_scales": [1.0, 2.0]}}))
+    repaired = _source(plan, "ed")  # the loop repair is named too
+    assert repaired not in (plain, searched) and "repair_tokens=8" in repaired

@@ -8,7 +8,7 @@ from instructedit.editor.editor import EditorConfig
 from instructedit.editor.forward import trunk
 from instructedit.editor.step_search import (
     _clean,
-    _requests,
+    request_ids as _requests,
     loops,
     targets_held,
     validate_scales,

@@ -18,6 +18,7 @@ from .edit import Edit, EditFactor
 from .forward import per_record_nll, predicted_logits, top_hidden, trunk
 from .hooks import capture
 from .network import GradientNetwork, RunningNorm
+from .repair import DEFAULT_SCALES as REPAIR_SCALES, repair_loops, validate_repair
 from .step_search import search_step, validate_scales
 from .files import CONFIG_FILE, WEIGHTS_FILE
 
@@ -41,6 +42,8 @@ class EditorConfig:
     tasks: tuple[str, ...] = ("counterfact", "recent", "convsent")
     step_scales: tuple[float, ...] = ()  # edit-time step-size search (`step_search.py`); empty: the learned α
     step_fallback: float = 1.0           # the step multiplier when no searched scale makes the target greedy
+    repair_tokens: int = 0               # loop repair after the search (`repair.py`): base tokens learned; 0: off
+    repair_scales: tuple[float, ...] = REPAIR_SCALES  # the repair's step multipliers, smallest clean one taken
 
     def __post_init__(self):
         if self.edit_last_k < 1:
@@ -57,6 +60,9 @@ class EditorConfig:
         self.step_scales = validate_scales(self.step_scales)
         if not self.step_fallback > 0:
             raise ValueError(f"step_fallback must be > 0, got {self.step_fallback}")
+        self.repair_scales = validate_repair(self.repair_tokens, self.repair_scales)
+        if self.repair_tokens and not self.step_scales:
+            raise ValueError("repair_tokens needs step_scales: the loop repair works on the step search's result")
 
     @property
     def uses_instructions(self) -> bool:
@@ -168,6 +174,9 @@ class Editor(nn.Module, EditorContract):
         if search and self.config.step_scales and not self.training:
             edit = search_step(model, batch, state, self.first_block, edit, self.config.step_scales,
                                self.config.step_fallback)
+            if self.config.repair_tokens:
+                pad = getattr(model.generation_config, "pad_token_id", None) or 0
+                edit = repair_loops(self, model, batch, edit, self.config.repair_tokens, self.config.repair_scales, pad)
         return edit
 
     @torch.no_grad()

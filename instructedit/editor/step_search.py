@@ -77,7 +77,7 @@ def targets_held(model: nn.Module, batch: Batch, state: BlockInput, start: int, 
     return per_record_mean(logits.argmax(-1) == targets, rows, len(batch)).cpu() == 1
 
 
-def _requests(batch: Batch) -> tuple[list[list[int]], list[list[int]]]:
+def request_ids(batch: Batch) -> tuple[list[list[int]], list[list[int]]]:
     """Per row: the prompt + target token ids (up to the last target token), and the target ids."""
     requests, targets = [], []
     for ids, labels in zip(batch.input_ids.tolist(), batch.labels.tolist()):
@@ -99,26 +99,29 @@ def _clean(model: nn.Module, edit: Edit, rows: list[int], scales: list[float], r
 def search_step(model: nn.Module, batch: Batch, state: BlockInput, start: int, edit: Edit,
                 scales: tuple[float, ...], fallback: float = 1.0) -> Edit:
     """`edit` with each row's update scaled by its chosen step (see the module docstring); the chosen
-    scales are in `meta["step_scales"]`."""
+    scales are in `meta["step_scales"]`, and in `meta["step_clean"]` whether each row's held cleanly (True),
+    held only with a loop (False) or never held (None)."""
     batch = batch.to(families.device_of(model))
     n = len(batch)
     held = torch.stack([targets_held(model, batch, state, start, edit.scaled(torch.full((n,), s))) for s in scales])
     candidates = {b: [s for s, ok in zip(scales, held[:, b].tolist()) if ok] for b in range(n)}
     chosen = {b: fallback for b in range(n) if not candidates[b]}
-    requests, targets = _requests(batch)
+    outcome: dict[int, bool | None] = {b: None for b in chosen}  # None: no scale held
+    requests, targets = request_ids(batch)
     tried = {b: 0 for b in candidates if candidates[b]}
     while tried:
         rows = list(tried)
         clean = _clean(model, edit, rows, [candidates[b][tried[b]] for b in rows], requests, targets)
         for b, ok in zip(rows, clean):
             if ok:
-                chosen[b] = candidates[b][tried.pop(b)]
+                chosen[b], outcome[b] = candidates[b][tried.pop(b)], True
             elif tried[b] + 1 == len(candidates[b]):
-                chosen[b] = candidates[b][0]
+                chosen[b], outcome[b] = candidates[b][0], False
                 del tried[b]
             else:
                 tried[b] += 1
     values = [chosen[b] for b in range(n)]
     out = edit.scaled(torch.tensor(values))
     out.meta["step_scales"] = values
+    out.meta["step_clean"] = [outcome[b] for b in range(n)]
     return out

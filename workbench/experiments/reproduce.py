@@ -106,14 +106,18 @@ def _editor_dir(plan: Plan, name: str) -> Path | None:
 
 
 def _source(plan: Plan, name: str) -> str:
-    """What made a piece: a baseline's name, or the editor folder, with its edit-time step search when it has
-    one (a piece made without it is not reused under it)."""
+    """What made a piece: a baseline's name, or the editor folder, with its edit-time step search and loop
+    repair when it has them (a piece made without them is not reused under them)."""
     if name in BASELINES:
         return name
     directory = _editor_dir(plan, name)
     settings = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))["editor"]
     scales = settings.get("step_scales") or ()
-    return str(directory) if not scales else f"{directory}?step_scales={list(scales)}&fallback={settings['step_fallback']}"
+    if not scales:
+        return str(directory)
+    repair = settings.get("repair_tokens") or 0
+    more = f"&repair_tokens={repair}&repair_scales={list(settings['repair_scales'])}" if repair else ""
+    return f"{directory}?step_scales={list(scales)}&fallback={settings['step_fallback']}{more}"
 
 
 def _editor(plan: Plan, name: str, model):

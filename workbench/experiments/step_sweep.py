@@ -1,5 +1,5 @@
-"""The step-size sweep: which edit-time step search (`instructedit/editor/step_search.py`) makes the shipped
-editor's edits generation-true without costing locality or fluency.
+"""The step-size sweep: which edit-time step search (`instructedit/editor/step_search.py`, then optionally the
+loop repair, `repair.py`) makes the shipped editor's edits generation-true without costing locality or fluency.
 
 Each variant is the shipped editor (`assets/editors/<editor>`, not retrained) with one `step_scales`
 setting, evaluated on the objective sweep's VALIDATION records with the token and the generation metrics.
@@ -26,10 +26,12 @@ from .objective_sweep import NOTE, VALIDATION, markdown
 
 log = logging.getLogger(__name__)
 EDITOR = "instructedit"
-VARIANTS: dict[str, tuple[tuple[float, ...], float]] = {   # name -> (step_scales, step_fallback)
-    "learned": ((), 1.0),                                        # the learned α, as trained (the paper)
-    "fixed-1.5": ((1.5,), 1.5),                                  # every edit's step x 1.5
-    "search": ((0.5, 0.75, 1.0, 1.5, 2.0, 3.0), 1.0),            # the smallest clean scale that holds
+SEARCH = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+VARIANTS: dict[str, tuple[tuple[float, ...], float, int]] = {  # name -> (step_scales, step_fallback, repair_tokens)
+    "learned": ((), 1.0, 0),                                     # the learned α, as trained (the paper)
+    "fixed-1.5": ((1.5,), 1.5, 0),                               # every edit's step x 1.5
+    "search": (SEARCH, 1.0, 0),                                  # the smallest clean scale that holds
+    "search+repair": (SEARCH, 1.0, 8),                           # then the loop repair (repair.py), 8 base tokens
 }
 
 
@@ -47,11 +49,12 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
     if model is None:
         model, tokenizer = loading.load_model("smollm2-135m")
     editor = Editor.load(ASSETS_DIR / "editors" / EDITOR, model)
-    scales, fallback = VARIANTS[name]
+    scales, fallback, repair_tokens = VARIANTS[name]
     editor.config.step_scales, editor.config.step_fallback = validate_scales(scales), fallback
+    editor.config.repair_tokens = repair_tokens
     records = [r for task, split, n in VALIDATION for r in load_split(task, split)[:n]]
     result = evaluate(model, tokenizer, editor, records, "seen", progress=False)
-    result.update(editor=EDITOR, step_scales=list(scales), step_fallback=fallback)
+    result.update(editor=EDITOR, step_scales=list(scales), step_fallback=fallback, repair_tokens=repair_tokens)
     return atomic_write_json(out, result)
 
 
