@@ -21,7 +21,7 @@ from pathlib import Path
 
 from instructedit.data.tasks import SPLITS, load_split
 from instructedit.evaluation import schema
-from instructedit.evaluation.sequential import evaluate_sequence
+from instructedit.evaluation.sequential import default_locality_probes, evaluate_sequence
 from instructedit.io import atomic_write_json, atomic_write_text
 
 from .suite import SequenceExperiment
@@ -29,6 +29,7 @@ from .suite import SequenceExperiment
 log = logging.getLogger(__name__)
 SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality")
 QUICK_CHECKPOINTS = (1, 2)
+QUICK_LOCALITY_PROBES = 4  # --quick: the fixed locality probes re-scored at each checkpoint (all otherwise)
 
 
 def editor_name(entry: str) -> str:
@@ -70,8 +71,9 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     options = dict(experiment.variants.get(piece.entry, {}))
     lifelong = bool(options.pop("lifelong_stats", False))
     guard = make_guard(options, model, tokenizer, editor, lambda: _task_probes(piece.task)) if options else None
-    result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", seed=experiment.seed,
-                               generation=True, lifelong_stats=lifelong, guard=guard)
+    probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
+    result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", locality_probes=probes,
+                               seed=experiment.seed, generation=True, lifelong_stats=lifelong, guard=guard)
     result |= {"source": source, "task": piece.task, "split": piece.split,
                "cpu_seconds": round(time.process_time() - started, 1)}
     atomic_write_json(piece.path, result)
