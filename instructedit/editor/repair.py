@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models import families
 from ..tokenize import IGNORE, Batch, collate
 from .batched_generation import continue_ids
 from .edit import Edit, EditFactor
@@ -67,7 +68,7 @@ def _repair_edit(editor, model: nn.Module, edit: Edit, requests: list[list[int]]
                  pad: int) -> Edit:
     """The repair pseudo-gradients (batch len(requests)): the continuation loss under `edit` (same rows)."""
     pairs = [(ids + more, [IGNORE] * len(ids) + more) for ids, more in zip(requests, continued)]
-    batch = collate(pairs, pad).to(next(model.parameters()).device)
+    batch = collate(pairs, pad).to(families.device_of(model))
     with active_edit(model, edit, stack=True):
         state = trunk(model, batch.input_ids, editor.first_block)
         inputs, grads, _ = editor.capture_grads(model, batch, state)
