@@ -8,8 +8,10 @@ architecture, normalisation warmed up) saved to a temp folder: its outputs are m
 Round trip = one `/edit` call through gradio_client (three columns: before, seen, unseen instruction).
 Library time for the same input = `edit_and_report` for the seen and the unseen instruction (the library's
 one-call edit + score + generate, twice); app computation = `workbench.ui.compare.compare` (the same two
-columns, every continuation in one batched generation). Both measured in this process, interleaved with the
-API calls. Goals: round trip <= 1.5x the library time, and <= 2.0 s median on the 2-core machine, quiet.
+columns, every continuation in one batched generation). Generation floor = one batched greedy continuation of
+the two columns' wrapped prompts without an edit: the step search continues each edit's request once before
+the columns can be continued, so a round trip holds two generations in sequence at least. All measured in this
+process, interleaved with the API calls. Goals: round trip <= 1.5x the library time, and <= 2.0 s median on the 2-core machine, quiet.
 
 Run: python bench/bench_app.py [--runs 5] [--model smollm2-135m] [--clients 1,4,8] [--max-new-tokens 20]
 """
@@ -110,6 +112,17 @@ def app_compare(model, tokenizer, editor, tokens: int) -> None:
     compare(model, tokenizer, RECORD, specs, tokens)
 
 
+def generation_floor(model, tokenizer, editor, tokens: int) -> None:
+    """The least a round trip with the step search must wait for, once: one batched greedy continuation of
+    the two columns' wrapped prompts, `tokens` tokens, no edit. The search continues each edit's request like
+    this before the columns exist, then the columns are continued: two such generations in sequence."""
+    from instructedit.editor.batched_generation import continue_ids
+    from instructedit.editor.contract import editor_example
+
+    prompts = [editor_example(editor, RECORD, tokenizer, i).edit[0] for i in ("seen", "unseen")]
+    continue_ids(model, prompts, tokenizer.pad_token_id, tokens)
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -142,16 +155,19 @@ def measure(args, url: str, name: str, model, tokenizer, editor) -> dict:
     first = timed(lambda: client.predict(**edit_args(name, args.max_new_tokens), api_name="/edit"))
     library_edit(model, tokenizer, editor, args.max_new_tokens)  # warm-up
     app_compare(model, tokenizer, editor, args.max_new_tokens)
-    api, lib, own = [], [], []
-    for _ in range(args.runs):  # interleaved, so all three see the same machine load
+    api, lib, own, floor = [], [], [], []
+    for _ in range(args.runs):  # interleaved, so all four see the same machine load
         api.append(timed(lambda: client.predict(**edit_args(name, args.max_new_tokens), api_name="/edit")))
         lib.append(timed(lambda: library_edit(model, tokenizer, editor, args.max_new_tokens)))
         own.append(timed(lambda: app_compare(model, tokenizer, editor, args.max_new_tokens)))
+        floor.append(timed(lambda: generation_floor(model, tokenizer, editor, args.max_new_tokens)))
     return {"first_edit_s": round(first, 2), "api_round_trip_median_s": round(statistics.median(api), 3),
             "api_round_trip_p95_s": round(p95(api), 3), "library_median_s": round(statistics.median(lib), 3),
             "ratio_api_to_library": round(statistics.median(api) / statistics.median(lib), 3),
             "app_compare_median_s": round(statistics.median(own), 3),
             "ratio_api_to_app_compare": round(statistics.median(api) / statistics.median(own), 3),
+            "generation_floor_s": round(statistics.median(floor), 3),
+            "ratio_api_to_two_generations": round(statistics.median(api) / (2 * statistics.median(floor)), 3),
             "throughput": [throughput(url, name, args.max_new_tokens, n) for n in args.clients]}
 
 

@@ -71,9 +71,12 @@ class Edit:
                     dict(self.meta))
 
     def select(self, index: int) -> "Edit":
-        """The index-th edit of a batched edit, as a single (B = 1) edit."""
-        return Edit({n: EditFactor(f.u[index:index + 1], f.d[index:index + 1], f.alpha)
-                     for n, f in self.factors.items()}, dict(self.meta))
+        """The index-th edit of a batched edit, as a single (B = 1) edit; per-row meta (a list with one
+        entry per row, e.g. the step search's `step_scales`) keeps that row's entry."""
+        n = self.batch_size
+        meta = {k: [v[index]] if isinstance(v, list) and len(v) == n else v for k, v in self.meta.items()}
+        return Edit({name: EditFactor(f.u[index:index + 1], f.d[index:index + 1], f.alpha)
+                     for name, f in self.factors.items()}, meta)
 
     def take(self, indices: torch.Tensor | list[int]) -> "Edit":
         """A batched edit whose row i is edit indices[i]: aligns edits with a forward batch of probes."""

@@ -5,10 +5,12 @@ can be computed once and the top blocks re-run per step: `embed`, `run_blocks`, 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -180,13 +182,27 @@ def _norm_head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
 
 def _output_logits(model: nn.Module, normed: torch.Tensor) -> torch.Tensor:
     output = model.get_output_embeddings()
-    rows = normed.reshape(-1, normed.shape[-1])
-    if normed.device.type != "cpu" or len(rows) > SMALL_HEAD_ROWS or not isinstance(output, nn.Linear):
-        return output(normed)
-    logits = (output.weight @ rows.T).T.contiguous()
-    if output.bias is not None:
-        logits = logits + output.bias
-    return logits.reshape(*normed.shape[:-1], logits.shape[-1])
+    return small_rows_linear(output, normed) if isinstance(output, nn.Linear) else output(normed)
+
+
+def small_rows_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """`linear(x)`, as W·hᵀ for up to SMALL_HEAD_ROWS rows on CPU (the faster kernel there, see `head`)."""
+    rows = x.reshape(-1, x.shape[-1])
+    if x.device.type != "cpu" or len(rows) > SMALL_HEAD_ROWS:
+        return F.linear(x, linear.weight, linear.bias)
+    logits = (linear.weight @ rows.T).T.contiguous()
+    if linear.bias is not None:
+        logits = logits + linear.bias
+    return logits.reshape(*x.shape[:-1], logits.shape[-1])
+
+
+def use_small_rows_head(model: nn.Module) -> None:
+    """The model's own forward (generation: one position per row per step) takes the LM head through
+    `small_rows_linear` as well: at 2-9 rows the head is 2-3x faster (29 -> 9 ms at 2 rows for SmolLM2's
+    49,152 x 576 head on 2 cores), values equal to float rounding. Idempotent; other heads are left alone."""
+    output = model.get_output_embeddings()
+    if isinstance(output, nn.Linear) and "forward" not in vars(output):
+        output.forward = functools.partial(small_rows_linear, output)
 
 
 def _logits_pass_through(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:

@@ -2,19 +2,21 @@
 columns, each from the unchanged base model, with the plain prompt's continuations, the locality probes'
 continuations before and after, and a verdict in words per column (`verdict.py`).
 
-Every column is the library's edit path (`instructedit.api.make_edit` and `report_edits`, the two halves of
+Every column is the library's edit path (`make_edits` and `api.report_edits`, the two halves of
 `edit_and_report`: the instruction resolved by the editor contract, every probe scored before/after); this
-module only batches every column's continuations into one generation (`Edit.stack`) and picks what a column
-shows, so the app's numbers equal the CLI `edit` command's and `instructedit eval`'s for the same input.
+module only batches: the columns of one editor are edited as rows of one batch (their step searches check
+together), and every column's continuations come from one generation (`Edit.stack`). So the app's numbers
+are the CLI `edit` command's and `instructedit eval`'s for the same input (to the last bits of a batched
+forward: the same texts, scores equal to 1e-5).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
-from instructedit.api import EditReport, make_edit, prompt_text, report_edits
+from instructedit.api import EditReport, prompt_text, report_edits
 from instructedit.data.records import EditRecord
-from instructedit.editor.contract import EditorContract
+from instructedit.editor.contract import EditorContract, editor_example, make_edits
 from instructedit.editor.edit import Edit
 from instructedit.editor.batched_generation import generate_ids_batch
 from instructedit.evaluation.generation_metrics import locality_budget
@@ -191,21 +193,38 @@ def _judge(column: ColumnResult, record: EditRecord, plain_before: str, wrapped_
                              column.report.after if column.wrapped else None)
 
 
+def _edits(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], report: Progress) -> list[tuple]:
+    """(edit, example) per column. The columns of one editor are rows of one `make_edits` batch, so their
+    step searches check their continuations together (one greedy generation for all, not one per column);
+    each row is still an independent edit of the base model, as `api.make_edit` makes it."""
+    groups: dict[int, list[int]] = {}
+    for c, spec in enumerate(specs):
+        groups.setdefault(id(spec.editor), []).append(c)
+    edits: list = [None] * len(specs)
+    for done, columns in enumerate(groups.values()):
+        editor = specs[columns[0]].editor
+        titles = ", ".join(specs[c].title for c in columns)
+        report(0.03 + 0.4 * done / len(groups), f"editing ({titles}): computing the edit and its step")
+        examples = [editor_example(editor, record, tokenizer, specs[c].instruction, specs[c].catalog) for c in columns]
+        edit = make_edits(model, editor, examples, tokenizer.pad_token_id)
+        for row, c in enumerate(columns):
+            edits[c] = (edit.select(row), examples[row])
+    return edits
+
+
 def compare(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], max_new_tokens: int = 20,
             progress: Progress | None = None, suggestion: Suggestion | None = None) -> Comparison:
     """The before column (base model on the plain prompt and on the first column's wrapped prompt) and one
     after column per spec, each with its locality probes' continuations and its verdict. Each column's edit
-    and scores are the library's (`make_edit`, `report_edits`, as `edit_and_report`); every continuation of
-    every column comes from one batched generation."""
+    and scores are the library's (`make_edits`, `report_edits`, as `edit_and_report`; one edit batch per
+    editor); every continuation of every column comes from one batched generation."""
     report = progress or (lambda fraction, desc: None)
-    edits = []
-    # the fractions follow the measured shares of a default-model edit (2 cores): editing ~8%, generating ~75%
-    for i, spec in enumerate(specs):
-        report(0.03 + 0.07 * i / len(specs), f"editing ({spec.title}): computing the edit")
-        edits.append(make_edit(model, tokenizer, spec.editor, record, spec.instruction, spec.catalog))
-    report(0.1, "generating: the prompts and the locality probes, before and after every edit (one batch)")
+    # the fractions follow the measured shares of a default-model edit (2 cores, step search on): editing and
+    # its step search ~40%, generating ~45%, scoring ~10%
+    edits = _edits(model, tokenizer, record, specs, report)
+    report(0.45, "generating: the prompts and the locality probes, before and after every edit (one batch)")
     texts = _continuations(model, tokenizer, record, edits, max_new_tokens)
-    report(0.85, "scoring: every probe before and after each edit, the verdicts")
+    report(0.9, "scoring: every probe before and after each edit, the verdicts")
     columns = [_column(model, tokenizer, spec, record, edits[c], texts, c, max_new_tokens)
                for c, spec in enumerate(specs)]
     first = columns[0]
