@@ -39,9 +39,9 @@ HAND_EDITS = (
 )
 
 # (test, target) -> what the shipped editor said instead (greedy, on this CPU, with the learned step; the
-# same six still fail with the edit-time step search)
+# same six failed with the edit-time step search; with the loop repair after it, five: "euro" now passes
+# with ' euro.\n\nThe euro is the euro currency.\n\nThe official currency of Japan is the')
 MISSES = {
-    ("first", "euro"): "loops on the target: ' euro.\\n\\nThe euro is euro, not euro.'",
     ("first", "Morocco"): "loops on the target: ' Morocco, who had been playing Morocco in Morocco, Morocco, ...'",
     ("first", "Linda Yaccarino"): "does not say it: ' a non-profit organization that focuses on ...'",
     ("neighbours", "euro"): "leaks: 'The official currency of China is the' -> ' euro.'",
