@@ -73,8 +73,17 @@ def prompt_text(tokenizer, pair) -> str:
 def make_edit(model, tokenizer, editor: EditorContract, record: EditRecord, instruction="seen",
               catalog: dict | None = None, max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[Edit, Example]:
     """The Edit for one record (the shared model is not changed) and its tokenised example."""
-    example = editor_example(editor, record, tokenizer, instruction, catalog, max_tokens)
-    return make_edits(model, editor, [example], tokenizer.pad_token_id), example
+    return make_record_edits(model, tokenizer, editor, record, [(instruction, catalog)], max_tokens)[0]
+
+
+def make_record_edits(model, tokenizer, editor: EditorContract, record: EditRecord, settings: list[tuple],
+                      max_tokens: int = DEFAULT_MAX_TOKENS) -> list[tuple[Edit, Example]]:
+    """(edit, example) of `record` per (instruction, catalog) setting: independent edits of the base model,
+    made as rows of one batch (an editor's step search then checks them all in one generation)."""
+    examples = [editor_example(editor, record, tokenizer, instruction, catalog, max_tokens)
+                for instruction, catalog in settings]
+    edit = make_edits(model, editor, examples, tokenizer.pad_token_id)
+    return [(edit.select(row), example) for row, example in enumerate(examples)]
 
 
 def _continuations(model, tokenizer, prompts: list[str], plain: list[str], edit: Edit, max_new_tokens: int,

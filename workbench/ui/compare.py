@@ -2,7 +2,7 @@
 columns, each from the unchanged base model, with the plain prompt's continuations, the locality probes'
 continuations before and after, and a verdict in words per column (`verdict.py`).
 
-Every column is the library's edit path (`make_edits` and `api.report_edits`, the two halves of
+Every column is the library's edit path (`api.make_record_edits` and `api.report_edits`, the halves of
 `edit_and_report`: the instruction resolved by the editor contract, every probe scored before/after); this
 module only batches: the columns of one editor are edited as rows of one batch (their step searches check
 together), and every column's continuations come from one generation (`Edit.stack`). So the app's numbers
@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from instructedit.api import EditReport, prompt_text, report_edits
+from instructedit.api import EditReport, make_record_edits, prompt_text, report_edits
 from instructedit.data.records import EditRecord
-from instructedit.editor.contract import EditorContract, editor_example, make_edits
+from instructedit.editor.contract import EditorContract
 from instructedit.editor.edit import Edit
 from instructedit.editor.batched_generation import generate_ids_batch
 from instructedit.evaluation.generation_metrics import locality_budget
@@ -194,21 +194,19 @@ def _judge(column: ColumnResult, record: EditRecord, plain_before: str, wrapped_
 
 
 def _edits(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], report: Progress) -> list[tuple]:
-    """(edit, example) per column. The columns of one editor are rows of one `make_edits` batch, so their
-    step searches check their continuations together (one greedy generation for all, not one per column);
-    each row is still an independent edit of the base model, as `api.make_edit` makes it."""
+    """(edit, example) per column. The columns of one editor are made by one `api.make_record_edits` call (rows
+    of one batch), so their step searches check their continuations together, not one generation per column."""
     groups: dict[int, list[int]] = {}
     for c, spec in enumerate(specs):
         groups.setdefault(id(spec.editor), []).append(c)
     edits: list = [None] * len(specs)
     for done, columns in enumerate(groups.values()):
-        editor = specs[columns[0]].editor
         titles = ", ".join(specs[c].title for c in columns)
         report(0.03 + 0.4 * done / len(groups), f"editing ({titles}): computing the edit and its step")
-        examples = [editor_example(editor, record, tokenizer, specs[c].instruction, specs[c].catalog) for c in columns]
-        edit = make_edits(model, editor, examples, tokenizer.pad_token_id)
-        for row, c in enumerate(columns):
-            edits[c] = (edit.select(row), examples[row])
+        made = make_record_edits(model, tokenizer, specs[columns[0]].editor, record,
+                                 [(specs[c].instruction, specs[c].catalog) for c in columns])
+        for c, edit_and_example in zip(columns, made):
+            edits[c] = edit_and_example
     return edits
 
 
@@ -216,8 +214,8 @@ def compare(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], max_n
             progress: Progress | None = None, suggestion: Suggestion | None = None) -> Comparison:
     """The before column (base model on the plain prompt and on the first column's wrapped prompt) and one
     after column per spec, each with its locality probes' continuations and its verdict. Each column's edit
-    and scores are the library's (`make_edits`, `report_edits`, as `edit_and_report`; one edit batch per
-    editor); every continuation of every column comes from one batched generation."""
+    and scores are the library's (`make_record_edits`, `report_edits`, as `edit_and_report`; one edit batch
+    per editor); every continuation of every column comes from one batched generation."""
     report = progress or (lambda fraction, desc: None)
     # the fractions follow the measured shares of a default-model edit (2 cores, step search on): editing and
     # its step search ~40%, generating ~45%, scoring ~10%
