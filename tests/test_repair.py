@@ -105,3 +105,27 @@ def test_editor_edit_runs_the_repair_after_the_search(setup):
 def test_repair_settings_are_validated_by_name(settings, field):
     with pytest.raises(ValueError, match=field):
         EditorConfig(**settings)
+
+
+def test_an_editor_with_a_key_projection_projects_every_edit_and_every_repair(setup, monkeypatch):
+    """`Editor.projection` (the step sweep's `keys` variants): the edit's rows and the repair's rows lie off
+    the preserved keys' subspace, so inputs inside it are not changed by either."""
+    from instructedit.editor.guards import KeyProjection
+
+    model, tokenizer, editor, batch, _ = setup
+    g = torch.Generator().manual_seed(0)
+    bases = {n: torch.linalg.qr(torch.randn(editor.shapes[n][0], 2, generator=g, dtype=torch.float64))[0]
+             for n in editor.weight_names}
+    editor.projection = KeyProjection(bases, max_scale=1.0)
+    repairs = []
+    made = repair._repair_edit
+    monkeypatch.setattr(repair, "_repair_edit", lambda *a: repairs.append(made(*a)) or repairs[-1])
+    editor.config.step_scales, editor.config.repair_tokens = (1.0, 8.0, 64.0), 4
+    edit = editor.edit(model, batch).detach()
+    assert edit.meta["step_scales"]
+    assert repairs  # the tiny models loop at some held step, so some row is repaired
+    for projected in [edit] + repairs:
+        for n, f in projected.factors.items():
+            keys = bases[n].T.to(f.u.dtype).expand(f.u.shape[0], -1, -1)  # the preserved directions as inputs
+            assert projected.output_delta(n, keys).abs().max() < 1e-4, n
+            assert projected.output_delta(n, torch.randn_like(keys)).abs().max() > 1e-3, n

@@ -109,6 +109,7 @@ class Editor(nn.Module, EditorContract):
         self.model_spec = getattr(model.config, "instructedit_spec", "")
         self.meta: dict = {}
         self.stats_gather = None  # data-parallel training: RunningNorm updates see every process's batch
+        self.projection = None    # a guards.KeyProjection applied to every edit (and repair), or None
 
     @property
     def uses_instructions(self) -> bool:
@@ -170,7 +171,8 @@ class Editor(nn.Module, EditorContract):
         state = state if state is not None else trunk(model, batch.input_ids, self.first_block)
         inputs, grads, loss = self.capture_grads(model, batch, state)
         factors = self.transform_all(inputs, grads, batch.edit_rows, update_stats)
-        edit = Edit({n: factors[n] for n in self.weight_names}, {"edit_loss": float(loss) / max(len(batch), 1)})
+        edit = self.project(Edit({n: factors[n] for n in self.weight_names},
+                                 {"edit_loss": float(loss) / max(len(batch), 1)}))
         if search and self.config.step_scales and not self.training:
             edit = search_step(model, batch, state, self.first_block, edit, self.config.step_scales,
                                self.config.step_fallback)
@@ -178,6 +180,10 @@ class Editor(nn.Module, EditorContract):
                 pad = getattr(model.generation_config, "pad_token_id", None) or 0
                 edit = repair_loops(self, model, batch, edit, self.config.repair_tokens, self.config.repair_scales, pad)
         return edit
+
+    def project(self, edit: Edit) -> Edit:
+        """`edit` with its rows projected off the preserved keys (`self.projection`), else unchanged."""
+        return edit if self.projection is None else self.projection.apply(edit)
 
     @torch.no_grad()
     def warm_up(self, model: nn.Module, batches) -> None:

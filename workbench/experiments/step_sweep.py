@@ -1,8 +1,9 @@
 """The step-size sweep: which edit-time step search (`instructedit/editor/step_search.py`, then optionally the
 loop repair, `repair.py`) makes the shipped editor's edits generation-true without costing locality or fluency.
 
-Each variant is the shipped editor (`assets/editors/<editor>`, not retrained) with one `step_scales`
-setting, evaluated on the objective sweep's VALIDATION records with the token and the generation metrics.
+Each variant is the shipped editor (`assets/editors/<editor>`, not retrained) with one edit-time setting
+(`StepVariant`: step search, loop repair, optionally every edit projected off preserved keys), evaluated on the
+objective sweep's VALIDATION records with the token and the generation metrics.
 The test splits are never read here. `assets/results/step-sweep.{json,md}` log every variant.
 
     instructedit sweep --step                          # every variant (each done once), then the report
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+from instructedit.data.enrich import known_pool, load_known_facts
 from instructedit.data.tasks import load_split
+from instructedit.editor.guards import KeyProjection
 from instructedit.editor.editor import Editor
 from instructedit.editor.step_search import validate_scales
 from instructedit.evaluation.evaluate import evaluate
@@ -27,12 +31,36 @@ from .objective_sweep import NOTE, VALIDATION, markdown
 log = logging.getLogger(__name__)
 EDITOR = "instructedit"
 SEARCH = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-VARIANTS: dict[str, tuple[tuple[float, ...], float, int]] = {  # name -> (step_scales, step_fallback, repair_tokens)
-    "learned": ((), 1.0, 0),                                     # the learned α, as trained (the paper)
-    "fixed-1.5": ((1.5,), 1.5, 0),                               # every edit's step x 1.5
-    "search": (SEARCH, 1.0, 0),                                  # the smallest clean scale that holds
-    "search+repair": (SEARCH, 1.0, 8),                           # then the loop repair (repair.py), 8 base tokens
+PRESERVED_FACTS = 300
+
+
+@dataclass(frozen=True)
+class StepVariant:
+    """One edit-time setting of the shipped editor: its step search, loop repair and preserved-key projection
+    (`key_energy`: `guards.KeyProjection` of every edit off the dominant subspace of known facts of the
+    TRAIN pool, `enrich.known_pool`, never a validation or test probe; None: no projection)."""
+
+    step_scales: tuple[float, ...]
+    step_fallback: float = 1.0
+    repair_tokens: int = 0
+    key_energy: float | None = None
+
+
+VARIANTS: dict[str, StepVariant] = {
+    "learned": StepVariant(()),                            # the learned α, as trained (the paper)
+    "fixed-1.5": StepVariant((1.5,), 1.5),                 # every edit's step x 1.5
+    "search": StepVariant(SEARCH),                         # the smallest clean scale that holds
+    "search+repair": StepVariant(SEARCH, repair_tokens=8),  # then the loop repair (repair.py), 8 base tokens
+    "search+repair+keys": StepVariant(SEARCH, repair_tokens=8, key_energy=0.8),  # every edit off preserved keys
+    "search+repair+keys95": StepVariant(SEARCH, repair_tokens=8, key_energy=0.95),  # ... off more of them
 }
+
+
+def _projection(model, tokenizer, editor: Editor, energy: float) -> KeyProjection:
+    """The preserved-key projection from the train pool's known facts (disjoint from every probe scored here)."""
+    facts = known_pool(load_known_facts(), "train")[:PRESERVED_FACTS]
+    sentences = [f"{f.probe.prompt} {f.probe.answer}" for f in facts]
+    return KeyProjection.from_sentences(model, tokenizer, editor.weight_names, sentences, energy=energy, max_scale=1.0)
 
 
 def _root() -> Path:
@@ -49,12 +77,15 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
     if model is None:
         model, tokenizer = loading.load_model("smollm2-135m")
     editor = Editor.load(ASSETS_DIR / "editors" / EDITOR, model)
-    scales, fallback, repair_tokens = VARIANTS[name]
-    editor.config.step_scales, editor.config.step_fallback = validate_scales(scales), fallback
-    editor.config.repair_tokens = repair_tokens
+    variant = VARIANTS[name]
+    editor.config.step_scales = validate_scales(variant.step_scales)
+    editor.config.step_fallback, editor.config.repair_tokens = variant.step_fallback, variant.repair_tokens
+    if variant.key_energy is not None:
+        editor.projection = _projection(model, tokenizer, editor, variant.key_energy)
     records = [r for task, split, n in VALIDATION for r in load_split(task, split)[:n]]
     result = evaluate(model, tokenizer, editor, records, "seen", progress=False)
-    result.update(editor=EDITOR, step_scales=list(scales), step_fallback=fallback, repair_tokens=repair_tokens)
+    result.update(editor=EDITOR, step_scales=list(variant.step_scales), step_fallback=variant.step_fallback,
+                  repair_tokens=variant.repair_tokens, key_energy=variant.key_energy)
     return atomic_write_json(out, result)
 
 
