@@ -6,12 +6,14 @@ contract (`EditorContract.instruction_for`): editors trained without instruction
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from .data.records import EditRecord
 from .editor.contract import EditorContract, editor_example, make_edits
 from .editor.edit import Edit
 from .editor.batched_generation import generate_batch
+from .editor.step_search import RideAlong
 from .evaluation.metrics import PROBE_KINDS, probe_table
 from .instructions import Instruction
 from .prompts import Example
@@ -77,12 +79,15 @@ def make_edit(model, tokenizer, editor: EditorContract, record: EditRecord, inst
 
 
 def make_record_edits(model, tokenizer, editor: EditorContract, record: EditRecord, settings: list[tuple],
-                      max_tokens: int = DEFAULT_MAX_TOKENS) -> list[tuple[Edit, Example]]:
+                      max_tokens: int = DEFAULT_MAX_TOKENS,
+                      ride_for: Callable[[list[Example]], RideAlong] | None = None) -> list[tuple[Edit, Example]]:
     """(edit, example) of `record` per (instruction, catalog) setting: independent edits of the base model,
-    made as rows of one batch (an editor's step search then checks them all in one generation)."""
+    made as rows of one batch (an editor's step search then checks them all in one generation). `ride_for`:
+    from the examples, prompts to continue in that generation (`step_search.RideAlong`, filled in place)."""
     examples = [editor_example(editor, record, tokenizer, instruction, catalog, max_tokens)
                 for instruction, catalog in settings]
-    edit = make_edits(model, editor, examples, tokenizer.pad_token_id)
+    ride = ride_for(examples) if ride_for is not None else None
+    edit = make_edits(model, editor, examples, tokenizer.pad_token_id, ride)
     return [(edit.select(row), example) for row, example in enumerate(examples)]
 
 

@@ -91,7 +91,7 @@ class FineTuneEditor(EditorContract):
             u, d = in_out.T, torch.eye(n_out, device=delta.device)  # uᵀd = in_out
         return EditFactor(u.unsqueeze(0), d.unsqueeze(0), torch.ones((), device=delta.device))
 
-    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
+    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False, ride=None) -> Edit:
         edits = []
         for i in range(len(batch)):
             one = Batch(batch.input_ids[i:i + 1], batch.attention_mask[i:i + 1], batch.labels[i:i + 1])
@@ -118,7 +118,7 @@ class NoEditEditor(EditorContract):
     def eval(self) -> "NoEditEditor":
         return self
 
-    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit:
+    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False, ride=None) -> Edit:
         n, device = len(batch), families.device_of(model)
         return Edit({name: EditFactor(torch.zeros(n, 1, i, device=device), torch.zeros(n, 1, o, device=device),
                                       torch.zeros((), device=device))

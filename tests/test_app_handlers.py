@@ -25,9 +25,18 @@ def _edit(handlers, request: EditRequest) -> dict:
     return dict(zip(EDIT_OUTPUTS, handlers.edit(*dataclasses.astuple(request)), strict=True))
 
 
-def test_column_equals_library_edit_and_report(app_state):
+@pytest.mark.parametrize("step_scales", [(), (0.5, 1.0, 4.0, 64.0)], ids=["learned-step", "step-search"])
+def test_column_equals_library_edit_and_report(app_state, step_scales, monkeypatch):
+    """With a step search, the continuations ride along in its check generation (the base model's rows
+    always; a column's where its edit settles on the first step checked): still the library's texts."""
     model, tokenizer = app_state.model()
     editor = app_state.editor("instructedit")
+    monkeypatch.setattr(editor.config, "step_scales", step_scales)
+    generated_after = []
+    generate = compare.generate_ids_batch
+    monkeypatch.setattr(compare, "generate_ids_batch",
+                        lambda model, tokenizer, prompts, *a, **k: generated_after.extend(prompts) or
+                        generate(model, tokenizer, prompts, *a, **k))
     record = validate.build_record("counterfact", GOOD.prompt, GOOD.target, GOOD.subject, GOOD.paraphrases,
                                    GOOD.locality)
     instructions = ("seen", "unseen")
@@ -45,6 +54,11 @@ def test_column_equals_library_edit_and_report(app_state):
         assert column.continuation == report.after and column.plain_after == report.plain_after
         assert comparison.plain_before == report.plain_before
     assert comparison.before == edit_and_report(model, tokenizer, editor, record, "seen", max_new_tokens=6).before
+    rows = 2 + 1 + 2 * 3  # before: wrapped + plain prompt, a locality probe; per column: prompt, plain, probe
+    if step_scales:  # the base model's three rows rode along; a column's three where its step stayed
+        assert len(generated_after) in (0, 3, 6)
+    else:
+        assert len(generated_after) == rows
 
 
 def validate_instruction(name):

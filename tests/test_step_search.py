@@ -4,9 +4,11 @@ import pytest
 import torch
 from tiny_editors import tiny_editor
 
+from instructedit.editor.batched_generation import continue_ids, prompt_token_ids
 from instructedit.editor.editor import EditorConfig
 from instructedit.editor.forward import trunk
 from instructedit.editor.step_search import (
+    RideAlong,
     _clean,
     request_ids as _requests,
     loops,
@@ -88,3 +90,35 @@ def test_scales_are_validated_by_name():
         EditorConfig(step_scales=(0.0, 1.0))
     with pytest.raises(ValueError, match="step_fallback must be > 0"):
         EditorConfig(step_fallback=0)
+
+
+def test_ride_along_rows_are_continued_under_the_step_each_edit_settles_on(searched, tiny):
+    """Prompts carried by the search's first check generation come back continued under their owner's chosen
+    step (the same ids as generating them afterwards under the searched edit), unedited rows as the base model
+    says them, and None where the owner's step moved past the first scale checked."""
+    model, editor, batch = searched
+    _, tokenizer = tiny
+    editor.config.step_scales = SCALES
+    prompts = ["The capital of France is", "Tokyo is in", "The sky is", "Water is"]
+    ids = prompt_token_ids(tokenizer, prompts)
+    ride = RideAlong(ids, [0, 1, 2, None], [6, 6, 4, 5])
+    searched_edit = editor.edit(model, batch, ride=ride).detach()
+    chosen = searched_edit.meta["step_scales"]
+    plain = editor.edit(model, batch, search=False).detach()
+    state = trunk(model, batch.input_ids, editor.first_block)
+    first = []
+    for b in range(3):
+        held = [s for s in SCALES if targets_held(model, batch, state, editor.first_block,
+                                                  plain.scaled(torch.full((3,), s)))[b]]
+        first.append(held[0] if held else editor.config.step_fallback)
+    pad = tokenizer.pad_token_id
+    for b in range(3):
+        want = continue_ids(model, [ids[b]], pad, ride.budgets[b], edit=searched_edit.select(b))[0]
+        assert ride.continued[b] == (want if chosen[b] == first[b] else None), (b, chosen, first)
+    assert ride.continued[3] == continue_ids(model, [ids[3]], pad, 5)[0]
+    assert any(c is not None for c in ride.continued[:3])
+
+
+def test_a_ride_along_needs_one_owner_and_budget_per_prompt():
+    with pytest.raises(ValueError, match="2 prompts, 1 owners"):
+        RideAlong([[1], [2]], [None], [3, 3])

@@ -107,19 +107,26 @@ def _groups(budgets: list[int], lengths: list[int], max_rows: int) -> list[list[
     return groups
 
 
-def continue_ids(model, prompt_ids: list[list[int]], pad_id: int, max_new_tokens: int, *, edit: Edit | None = None,
-                 owner: Sequence[int] | None = None, stack: bool = False,
+def continue_ids(model, prompt_ids: list[list[int]], pad_id: int, max_new_tokens: int | Sequence[int], *,
+                 edit: Edit | None = None, owner: Sequence[int] | None = None, stack: bool = False,
                  max_rows: int = DEFAULT_MAX_ROWS) -> list[list[int]]:
-    """The greedy continuation (up to its eos) of each token-id prompt, batched by length: of the base model,
-    or row r under edit row owner[r] (`stack`: on top of the edit already active in this context)."""
+    """The greedy continuation (up to its eos) of each token-id prompt, batched by budget and length: of the
+    base model, or row r under edit row owner[r] (`stack`: on top of the edit already active in this
+    context). `max_new_tokens`: one budget, or one per prompt."""
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
     eos = _eos_ids(model)
     edit_rows = _row_edits(edit, owner, len(prompt_ids))
+    budgets = _budgets(max_new_tokens, len(prompt_ids))
     result: list[list[int]] = [[] for _ in prompt_ids]
-    for rows in _groups([max_new_tokens] * len(prompt_ids), [len(ids) for ids in prompt_ids], max_rows):
+    groups = _groups(budgets, [len(ids) for ids in prompt_ids], max_rows)
+    for rows in groups:
         generated = _generate_group(model, [prompt_ids[j] for j in rows], pad_id, edit,
-                                    None if edit_rows is None else [edit_rows[j] for j in rows], max_new_tokens, stack)
+                                    None if edit_rows is None else [edit_rows[j] for j in rows],
+                                    max(budgets[j] for j in rows), stack)
         for j, ids in zip(rows, generated):
-            result[j] = _cut(ids, max_new_tokens, eos)
+            result[j] = _cut(ids, budgets[j], eos)
+    log.debug("generated %d rows in %d calls (edited: %s)", len(prompt_ids), len(groups), edit is not None)
     return result
 
 
@@ -131,28 +138,24 @@ def generate_ids_batch(model, tokenizer, prompts: Sequence[str], edit: Edit | No
     `max_new_tokens`: one budget, or one per prompt. Without `owner`, an edit of batch len(prompts)
     edits row i with edit row i and an edit of batch 1 edits every row.
     """
-    if max_rows < 1:
-        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
     if not prompts:
         return []
-    edit_rows = _row_edits(edit, owner, len(prompts))
-    budgets = _budgets(max_new_tokens, len(prompts))
+    prompt_ids = prompt_token_ids(tokenizer, prompts)
+    return continue_ids(model, prompt_ids, generation_pad_id(tokenizer), max_new_tokens, edit=edit, owner=owner,
+                        max_rows=max_rows)
+
+
+def prompt_token_ids(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
+    """Each prompt's token ids as greedy generation reads them (the tokenizer's defaults); none may be empty."""
     prompt_ids = [list(tokenizer(p).input_ids) for p in prompts]
     empty = [i for i, ids in enumerate(prompt_ids) if not ids]
     if empty:
         raise ValueError(f"prompts {empty} produce no tokens; give non-empty prompts")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = _eos_ids(model)
-    result: list[list[int]] = [[] for _ in prompts]
-    groups = _groups(budgets, [len(ids) for ids in prompt_ids], max_rows)
-    for rows in groups:
-        generated = _generate_group(model, [prompt_ids[j] for j in rows], pad_id, edit,
-                                    None if edit_rows is None else [edit_rows[j] for j in rows],
-                                    max(budgets[j] for j in rows))
-        for j, ids in zip(rows, generated):
-            result[j] = _cut(ids, budgets[j], eos)
-    log.debug("generated %d rows in %d calls (edited: %s)", len(prompts), len(groups), edit is not None)
-    return result
+    return prompt_ids
+
+
+def generation_pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def generate_batch(model, tokenizer, prompts: Sequence[str], edit: Edit | None = None,

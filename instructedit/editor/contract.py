@@ -38,7 +38,9 @@ class EditorContract(Protocol):
     @property
     def uses_instructions(self) -> bool: ...
 
-    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False) -> Edit: ...
+    def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False, ride=None) -> Edit:
+        """`ride`: a `step_search.RideAlong` an editor with an edit-time step search continues in its first check
+        generation; an editor without one leaves it as it is (the caller then generates its rows)."""
 
     def instruction_for(self, wanted: Instruction | str | int | None) -> Instruction:
         """The instruction this editor is given when `wanted` is asked for (the one owner of the rule)."""
@@ -60,7 +62,8 @@ def editor_example(editor: EditorContract, record: EditRecord, tokenizer, wanted
     return build_example(record, tokenizer, editor.instruction_for(wanted), catalog, max_tokens)
 
 
-def make_edits(model: nn.Module, editor: EditorContract, examples: list[Example], pad_id: int) -> Edit:
-    """One independent edit per example (row i of the result edits example i), from the base model."""
+def make_edits(model: nn.Module, editor: EditorContract, examples: list[Example], pad_id: int, ride=None) -> Edit:
+    """One independent edit per example (row i of the result edits example i), from the base model;
+    `ride`: prompts continued alongside the editor's step search, if it has one (`step_search.RideAlong`)."""
     with torch.no_grad():
-        return editor.edit(model, collate([ex.edit for ex in examples], pad_id)).detach()
+        return editor.edit(model, collate([ex.edit for ex in examples], pad_id), ride=ride).detach()

@@ -19,7 +19,7 @@ from .forward import per_record_nll, predicted_logits, top_hidden, trunk
 from .hooks import capture
 from .network import GradientNetwork, RunningNorm
 from .repair import DEFAULT_SCALES as REPAIR_SCALES, repair_loops, validate_repair
-from .step_search import search_step, validate_scales
+from .step_search import RideAlong, search_step, validate_scales
 from .files import CONFIG_FILE, WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
@@ -161,12 +161,13 @@ class Editor(nn.Module, EditorContract):
         return factors
 
     def edit(self, model: nn.Module, batch: Batch, state=None, update_stats: bool = False,
-             search: bool = True) -> Edit:
+             search: bool = True, ride: RideAlong | None = None) -> Edit:
         """One independent edit per record of `batch` (B = len(batch)); `.merged()` makes a batch edit.
 
         In eval mode with `config.step_scales`, each edit's step is searched on its own request
         (`step_search.py`) unless `search` is False; training (train mode) and the trainer's validation
-        (`search=False`) use the learned α."""
+        (`search=False`) use the learned α. `ride`: prompts continued in the search's first check generation
+        under the step it settles on (`step_search.RideAlong`; rows the loop repair changes are dropped)."""
         batch = batch.to(families.device_of(model))
         state = state if state is not None else trunk(model, batch.input_ids, self.first_block)
         inputs, grads, loss = self.capture_grads(model, batch, state)
@@ -175,10 +176,12 @@ class Editor(nn.Module, EditorContract):
                                  {"edit_loss": float(loss) / max(len(batch), 1)}))
         if search and self.config.step_scales and not self.training:
             edit = search_step(model, batch, state, self.first_block, edit, self.config.step_scales,
-                               self.config.step_fallback)
+                               self.config.step_fallback, ride)
             if self.config.repair_tokens:
                 pad = getattr(model.generation_config, "pad_token_id", None) or 0
                 edit = repair_loops(self, model, batch, edit, self.config.repair_tokens, self.config.repair_scales, pad)
+                if ride is not None:
+                    ride.forget([b for b, scale in enumerate(edit.meta["repair_scales"]) if scale])
         return edit
 
     def project(self, edit: Edit) -> Edit:

@@ -19,6 +19,8 @@ held scale tried (usually one or two per edit).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
@@ -87,31 +89,72 @@ def request_ids(batch: Batch) -> tuple[list[list[int]], list[list[int]]]:
     return requests, targets
 
 
-def _clean(model: nn.Module, edit: Edit, rows: list[int], scales: list[float], requests, targets) -> list[bool]:
-    """Whether each row's request, continued greedily under its edit row x its scale, does not loop."""
+@dataclass
+class RideAlong:
+    """Prompts (token ids) continued in the step search's first check generation, so that a caller who needs
+    continuations under the chosen step does not wait for a second generation: row i runs under edit row
+    `owner[i]` at the first scale that row is checked at (its fallback when no scale holds; None: unedited)
+    for `budgets[i]` tokens. After the search `continued[i]` is its continuation, or None where its owner
+    ended on another scale than the one it was first checked at, or was changed after the search (the loop
+    repair, `forget`), or no search ran: the caller generates those rows itself."""
+
+    prompt_ids: list[list[int]]
+    owner: list[int | None]
+    budgets: list[int]
+    continued: list[list[int] | None] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not len(self.prompt_ids) == len(self.owner) == len(self.budgets):
+            raise ValueError(f"ride-along rows: {len(self.prompt_ids)} prompts, {len(self.owner)} owners, "
+                             f"{len(self.budgets)} budgets")
+        self.continued = self.continued or [None] * len(self.prompt_ids)
+
+    def forget(self, rows: list[int]) -> None:
+        """Drop the continuations of the rows owned by edit rows `rows` (their edit changed)."""
+        dropped = set(rows)
+        self.continued = [None if o in dropped else ids for o, ids in zip(self.owner, self.continued)]
+
+
+def _clean(model: nn.Module, edit: Edit, rows: list[int], scales: list[float], requests, targets,
+           ride: RideAlong | None = None, first: list[float] | None = None) -> list[bool]:
+    """Whether each row's request, continued greedily under its edit row x its scale, does not loop; with
+    `ride`, its rows are continued in the same generation (edit row b at first[b]; unedited: a zero row)."""
     scaled = edit.take(rows).scaled(torch.tensor(scales))
+    prompts, owner, budgets = [requests[b] for b in rows], list(range(len(rows))), [CHECK_TOKENS] * len(rows)
+    if ride is not None:
+        n = edit.batch_size
+        scaled = edit.take(rows + list(range(n)) + [0]).scaled(torch.tensor(scales + first + [0.0]))
+        prompts += ride.prompt_ids
+        owner += [len(rows) + (n if o is None else o) for o in ride.owner]
+        budgets += ride.budgets
     pad = getattr(model.generation_config, "pad_token_id", None) or 0
-    continued = continue_ids(model, [requests[b] for b in rows], pad, CHECK_TOKENS, edit=scaled,
-                             owner=list(range(len(rows))), stack=True)
+    continued = continue_ids(model, prompts, pad, budgets, edit=scaled, owner=owner, stack=True)
+    if ride is not None:
+        ride.continued = continued[len(rows):]
     return [not loops(targets[b], ids) for b, ids in zip(rows, continued)]
 
 
 def search_step(model: nn.Module, batch: Batch, state: BlockInput, start: int, edit: Edit,
-                scales: tuple[float, ...], fallback: float = 1.0) -> Edit:
+                scales: tuple[float, ...], fallback: float = 1.0, ride: RideAlong | None = None) -> Edit:
     """`edit` with each row's update scaled by its chosen step (see the module docstring); the chosen
     scales are in `meta["step_scales"]`, and in `meta["step_clean"]` whether each row's held cleanly (True),
-    held only with a loop (False) or never held (None)."""
+    held only with a loop (False) or never held (None). `ride`: rows continued in the first check (`RideAlong`)."""
     batch = batch.to(families.device_of(model))
     n = len(batch)
     held = torch.stack([targets_held(model, batch, state, start, edit.scaled(torch.full((n,), s))) for s in scales])
     candidates = {b: [s for s, ok in zip(scales, held[:, b].tolist()) if ok] for b in range(n)}
     chosen = {b: fallback for b in range(n) if not candidates[b]}
     outcome: dict[int, bool | None] = {b: None for b in chosen}  # None: no scale held
+    first = [candidates[b][0] if candidates[b] else fallback for b in range(n)]
     requests, targets = request_ids(batch)
     tried = {b: 0 for b in candidates if candidates[b]}
+    carried = ride  # only the first check carries the ride-along rows
+    if carried is not None and not tried:
+        _clean(model, edit, [], [], requests, targets, carried, first)
     while tried:
         rows = list(tried)
-        clean = _clean(model, edit, rows, [candidates[b][tried[b]] for b in rows], requests, targets)
+        clean = _clean(model, edit, rows, [candidates[b][tried[b]] for b in rows], requests, targets, carried, first)
+        carried = None
         for b, ok in zip(rows, clean):
             if ok:
                 chosen[b], outcome[b] = candidates[b][tried.pop(b)], True
@@ -121,6 +164,8 @@ def search_step(model: nn.Module, batch: Batch, state: BlockInput, start: int, e
             else:
                 tried[b] += 1
     values = [chosen[b] for b in range(n)]
+    if ride is not None:
+        ride.forget([b for b in range(n) if values[b] != first[b]])
     out = edit.scaled(torch.tensor(values))
     out.meta["step_scales"] = values
     out.meta["step_clean"] = [outcome[b] for b in range(n)]

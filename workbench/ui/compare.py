@@ -5,9 +5,11 @@ continuations before and after, and a verdict in words per column (`verdict.py`)
 Every column is the library's edit path (`api.make_record_edits` and `api.report_edits`, the halves of
 `edit_and_report`: the instruction resolved by the editor contract, every probe scored before/after); this
 module only batches: the columns of one editor are edited as rows of one batch (their step searches check
-together), and every column's continuations come from one generation (`Edit.stack`). So the app's numbers
-are the CLI `edit` command's and `instructedit eval`'s for the same input (to the last bits of a batched
-forward: the same texts, scores equal to 1e-5).
+together), and the continuations the comparison needs ride along in that check generation, under the step the
+search is checking (`step_search.RideAlong`); only those whose edit settled on another step (or was repaired)
+are generated afterwards, in one batch (`Edit.stack`). So the app's numbers are the CLI `edit` command's and
+`instructedit eval`'s for the same input (to the last bits of a batched forward: the same texts, scores equal
+to 1e-5).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from instructedit.api import EditReport, make_record_edits, prompt_text, report_
 from instructedit.data.records import EditRecord
 from instructedit.editor.contract import EditorContract
 from instructedit.editor.edit import Edit
-from instructedit.editor.batched_generation import generate_ids_batch
+from instructedit.editor.batched_generation import generate_ids_batch, prompt_token_ids
+from instructedit.editor.step_search import RideAlong
 from instructedit.evaluation.generation_metrics import locality_budget
 from instructedit.instructions import Instruction
 from workbench.ui.neighbours import Suggestion
@@ -119,11 +122,16 @@ def _shown_description(description: str | None, record: EditRecord) -> str | Non
 
 @dataclass
 class _Rows:
-    """The prompts of one batched generation: each with the stacked-edit row it runs under and its budget."""
+    """The prompts of the comparison's generation: each with the stacked-edit row it runs under (0: unedited,
+    c + 1: column c's edit), its budget and, once known, its continuation ids; and where each part lies."""
 
     prompts: list[str] = field(default_factory=list)
     owner: list[int] = field(default_factory=list)
     budgets: list[int] = field(default_factory=list)
+    rides: list[tuple[range, RideAlong]] = field(default_factory=list)
+    base: dict = field(default_factory=dict)        # base prompt text -> row
+    base_local: range = range(0)
+    columns: dict = field(default_factory=dict)     # column -> (its prompt's row, its plain prompt's rows, locality rows)
 
     def add(self, prompts: list[str], owner: int, budgets: list[int]) -> range:
         first = len(self.prompts)
@@ -145,32 +153,53 @@ class _Texts:
     locality_after: list
 
 
-def _continuations(model, tokenizer, record: EditRecord, edits: list, max_new_tokens: int) -> _Texts:
-    """One batched greedy generation for the whole comparison (`Edit.stack`: row 0 unedited, row c + 1 under
-    column c's edit): the first column's prompt and the plain prompt before the edit; each column's prompt,
-    plain prompt and locality probes after its edit; the locality probes before. Locality probes get the
-    answer length + 3 tokens, as the generation metrics' locality reads them."""
-    prompts = [prompt_text(tokenizer, example.edit) for _, example in edits]
-    wrapped = [example.description is not None for _, example in edits]
+def _plan(tokenizer, record: EditRecord, rows: _Rows, columns: list[int], examples: list, max_new_tokens: int) -> RideAlong:
+    """The rows of the columns of one editor (the rows of one edit batch), and for the first column the base
+    model's rows: the first column's prompt and the plain prompt, the locality probes (answer length + 3
+    tokens, as the generation metrics read them). Returned as a ride-along of that editor's step search."""
+    first = len(rows.prompts)
     local = [p.prompt for p in record.locality]
     local_budgets = [locality_budget(tokenizer, p.prompt, p.answer) for p in record.locality]
-    rows = _Rows()
-    base_texts = list(dict.fromkeys([prompts[0]] + [record.prompt for w in wrapped if w]))
-    base = rows.add(base_texts, 0, [max_new_tokens] * len(base_texts))
-    base_local = rows.add(local, 0, local_budgets)
-    columns = [(rows.add([prompts[c]], c + 1, [max_new_tokens]),
-                rows.add([record.prompt] if wrapped[c] else [], c + 1, [max_new_tokens] * wrapped[c]),
-                rows.add(local, c + 1, local_budgets)) for c in range(len(edits))]
-    ids = generate_ids_batch(model, tokenizer, rows.prompts, Edit.stack([None] + [edit for edit, _ in edits]),
-                             rows.owner, rows.budgets)
+    prompts = [prompt_text(tokenizer, example.edit) for example in examples]
+    if 0 in columns:
+        base_texts = list(dict.fromkeys([prompts[columns.index(0)], record.prompt]))
+        rows.base = dict(zip(base_texts, rows.add(base_texts, 0, [max_new_tokens] * len(base_texts))))
+        rows.base_local = rows.add(local, 0, local_budgets)
+    for c, prompt, example in zip(columns, prompts, examples):
+        plain = [record.prompt] if example.description is not None else []
+        rows.columns[c] = (rows.add([prompt], c + 1, [max_new_tokens])[0],
+                           rows.add(plain, c + 1, [max_new_tokens] * len(plain)), rows.add(local, c + 1, local_budgets))
+    span = range(first, len(rows.prompts))
+    ride = RideAlong(prompt_token_ids(tokenizer, [rows.prompts[j] for j in span]),
+                     [None if rows.owner[j] == 0 else columns.index(rows.owner[j] - 1) for j in span],
+                     [rows.budgets[j] for j in span])
+    rows.rides.append((span, ride))
+    return ride
+
+
+def _continuations(model, tokenizer, rows: _Rows, edits: list) -> _Texts:
+    """Every row's continuation: from the step searches' ride-alongs where they settled on the step the row
+    ran under, the rest in one batched greedy generation (`Edit.stack`: row 0 unedited, row c + 1 under
+    column c's edit)."""
+    ids: list = [None] * len(rows.prompts)
+    for span, ride in rows.rides:
+        for j, continued in zip(span, ride.continued):
+            ids[j] = continued
+    todo = [j for j, got in enumerate(ids) if got is None]
+    if todo:
+        generated = generate_ids_batch(model, tokenizer, [rows.prompts[j] for j in todo],
+                                       Edit.stack([None] + [edit for edit, _ in edits]),
+                                       [rows.owner[j] for j in todo], [rows.budgets[j] for j in todo])
+        for j, got in zip(todo, generated):
+            ids[j] = got
     text = [tokenizer.decode(row, skip_special_tokens=True) for row in ids]
 
     def pairs(span: range) -> list[tuple[list[int], str]]:
         return [(ids[j], text[j]) for j in span]
 
-    return _Texts({t: text[j] for t, j in zip(base_texts, base)}, pairs(base_local),
-                  [text[a[0]] for a, _, _ in columns], [text[p[0]] if p else None for _, p, _ in columns],
-                  [pairs(loc) for _, _, loc in columns])
+    columns = [rows.columns[c] for c in range(len(edits))]
+    return _Texts({t: text[j] for t, j in rows.base.items()}, pairs(rows.base_local), [text[a] for a, _, _ in columns],
+                  [text[p[0]] if p else None for _, p, _ in columns], [pairs(loc) for _, _, loc in columns])
 
 
 def _column(model, tokenizer, spec: ColumnSpec, record: EditRecord, edit_and_example, texts: _Texts, c: int,
@@ -193,18 +222,22 @@ def _judge(column: ColumnResult, record: EditRecord, plain_before: str, wrapped_
                              column.report.after if column.wrapped else None)
 
 
-def _edits(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], report: Progress) -> list[tuple]:
+def _edits(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], rows: _Rows, max_new_tokens: int,
+           report: Progress) -> list[tuple]:
     """(edit, example) per column. The columns of one editor are made by one `api.make_record_edits` call (rows
-    of one batch), so their step searches check their continuations together, not one generation per column."""
+    of one batch), so their step searches check together, and every row of the comparison that those columns
+    (and, with the first column, the base model) need rides along in that check generation (`_plan`)."""
     groups: dict[int, list[int]] = {}
     for c, spec in enumerate(specs):
         groups.setdefault(id(spec.editor), []).append(c)
     edits: list = [None] * len(specs)
     for done, columns in enumerate(groups.values()):
         titles = ", ".join(specs[c].title for c in columns)
-        report(0.03 + 0.4 * done / len(groups), f"editing ({titles}): computing the edit and its step")
+        report(0.03 + 0.7 * done / len(groups), f"editing ({titles}): the edit, its step and the continuations")
         made = make_record_edits(model, tokenizer, specs[columns[0]].editor, record,
-                                 [(specs[c].instruction, specs[c].catalog) for c in columns])
+                                 [(specs[c].instruction, specs[c].catalog) for c in columns],
+                                 ride_for=lambda examples, cols=columns: _plan(tokenizer, record, rows, cols, examples,
+                                                                               max_new_tokens))
         for c, edit_and_example in zip(columns, made):
             edits[c] = edit_and_example
     return edits
@@ -215,13 +248,15 @@ def compare(model, tokenizer, record: EditRecord, specs: list[ColumnSpec], max_n
     """The before column (base model on the plain prompt and on the first column's wrapped prompt) and one
     after column per spec, each with its locality probes' continuations and its verdict. Each column's edit
     and scores are the library's (`make_record_edits`, `report_edits`, as `edit_and_report`; one edit batch
-    per editor); every continuation of every column comes from one batched generation."""
+    per editor); the continuations ride along in each editor's step-search check, the rest come from one
+    batched generation afterwards."""
     report = progress or (lambda fraction, desc: None)
-    # the fractions follow the measured shares of a default-model edit (2 cores, step search on): editing and
-    # its step search ~40%, generating ~45%, scoring ~10%
-    edits = _edits(model, tokenizer, record, specs, report)
-    report(0.45, "generating: the prompts and the locality probes, before and after every edit (one batch)")
-    texts = _continuations(model, tokenizer, record, edits, max_new_tokens)
+    # the fractions follow the measured shares of a default-model edit (2 cores, step search on): editing, its
+    # step search and the continuations riding along ~75%, the rest of the continuations ~10%, scoring ~15%
+    rows = _Rows()
+    edits = _edits(model, tokenizer, record, specs, rows, max_new_tokens, report)
+    report(0.75, "generating: the continuations the step searches did not settle (one batch)")
+    texts = _continuations(model, tokenizer, rows, edits)
     report(0.9, "scoring: every probe before and after each edit, the verdicts")
     columns = [_column(model, tokenizer, spec, record, edits[c], texts, c, max_new_tokens)
                for c, spec in enumerate(specs)]
