@@ -1,6 +1,6 @@
 """Slow tier: the shipped `instructedit` editor, re-evaluated here, gives the committed per-record values
 of `assets/results/figure3.json` (seen instruction, the real Recent test split): every token metric on
-20 records, and the generation metrics with their texts on the first 10 (one evaluation each half)."""
+12 records, and the generation metrics with their texts on the first 6 (one evaluation each half)."""
 import json
 
 import pytest
@@ -11,7 +11,7 @@ from instructedit.evaluation.evaluate import evaluate
 from instructedit.paths import ASSETS_DIR
 
 pytestmark = pytest.mark.slow
-RECORDS, GENERATED = 20, 10
+RECORDS, GENERATED = 12, 6
 TOKEN_METRICS = ("reliability", "pre_reliability", "generalization", "locality", "portability")
 GENERATION_METRICS = ("gen_reliability", "gen_reliability_plain", "gen_generalization", "gen_locality", "gen_leaks",
                       "degenerate", "post_text", "post_text_plain")

@@ -36,6 +36,7 @@ QUICK_OVERRIDES = ("steps=4", "max_train_records=8", "val_records=3", "eval_ever
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
 QUICK_RECORDS = 1  # --quick: test records per (editor, instruction, task) piece
 QUICK_STEP_SCALES = (1.0, 2.0)  # --quick: the edit-time step search (where an editor has one) over two scales
+QUICK_REPAIR_SCALES = (1.0,)    # --quick: the loop repair (where an editor has one) tries one scale
 QUICK_FT_STEPS = 3  # --quick: FT-L's optimisation steps per edit (25 otherwise), the same code path
 BASELINES = {"base": lambda model, quick: NoEditEditor(model),
              "ft-l": lambda model, quick: FineTuneEditor(model, FineTuneConfig(steps=QUICK_FT_STEPS) if quick
@@ -86,6 +87,8 @@ def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, flo
         config.name = name
         if plan.quick and config.editor.step_scales:
             config.editor.step_scales = QUICK_STEP_SCALES
+        if plan.quick and config.editor.repair_tokens:
+            config.editor.repair_scales = QUICK_REPAIR_SCALES
         if _finished(Path(config.out_dir), config.steps):
             log.info("%s: already trained, skipped", name)
         else:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality")
 QUICK_CHECKPOINTS = (1, 2)
 QUICK_LOCALITY_PROBES = 4  # --quick: the fixed locality probes re-scored at each checkpoint (all otherwise)
+PRESERVED = 300       # known facts whose layer inputs a variant's preserved-key projection keeps (guards.py)
+QUICK_PRESERVED = 20  # --quick: the same projection from fewer of them
 
 
 def editor_name(entry: str) -> str:
@@ -70,7 +72,8 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     started = time.process_time()
     options = dict(experiment.variants.get(piece.entry, {}))
     lifelong = bool(options.pop("lifelong_stats", False))
-    guard = make_guard(options, model, tokenizer, editor, lambda: _task_probes(piece.task)) if options else None
+    guard = make_guard(options, model, tokenizer, editor, lambda: _task_probes(piece.task),
+                       QUICK_PRESERVED if quick else PRESERVED) if options else None
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
     result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", locality_probes=probes,
                                seed=experiment.seed, generation=True, lifelong_stats=lifelong, guard=guard)
@@ -85,17 +88,18 @@ def _task_probes(task: str) -> set[str]:
     return {p.prompt for split in SPLITS[task] for r in load_split(task, split) for p in r.locality}
 
 
-def make_guard(options: dict, model, tokenizer, editor, exclude):
+def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int = PRESERVED):
     """A `SequenceGuard` from a variant's options (scale, max_norm, energy); the preserved keys of its
-    projection never include a prompt of `exclude()` (the locality probes the evaluation scores; called only
-    when there is a projection to build)."""
+    projection (from `preserved` known facts) never include a prompt of `exclude()` (the locality probes the
+    evaluation scores; called only when there is a projection to build)."""
     from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
 
     options = dict(options)
     energy = options.pop("energy", None)
     if energy is not None:
         options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names,
-                                                             preserved_sentences(exclude()), energy=energy, max_scale=1.0)
+                                                             preserved_sentences(exclude(), preserved), energy=energy,
+                                                             max_scale=1.0)
     return SequenceGuard(**options)
 
 
