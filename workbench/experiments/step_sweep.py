@@ -31,6 +31,7 @@ from .objective_sweep import NOTE, VALIDATION, markdown
 log = logging.getLogger(__name__)
 EDITOR = "instructedit"
 SEARCH = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+WIDE_SEARCH = SEARCH + (4.0, 6.0)  # for edits weakened by a projection
 PRESERVED_FACTS = 300
 
 
@@ -53,6 +54,7 @@ VARIANTS: dict[str, StepVariant] = {
     "search+repair": StepVariant(SEARCH, repair_tokens=8),  # then the loop repair (repair.py), 8 base tokens
     "search+repair+keys": StepVariant(SEARCH, repair_tokens=8, key_energy=0.8),  # every edit off preserved keys
     "search+repair+keys95": StepVariant(SEARCH, repair_tokens=8, key_energy=0.95),  # ... off more of them
+    "wide+repair+keys95": StepVariant(WIDE_SEARCH, repair_tokens=8, key_energy=0.95),  # and steps up to 6x
 }
 
 
