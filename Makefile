@@ -26,7 +26,7 @@ browser:
 	  || echo "chromium could not be installed: browser tests and static export will skip"
 
 # both tiers in one run on TEST_WORKERS processes (a file per worker at a time, each a share of the cores);
-# the longest test (the quick reproduction) is collected first, so it starts at once
+# the longest test (the quick reproduction) is collected first, then the slow tier, then the short tests (tests/conftest.py)
 TEST_WORKERS ?= 2
 test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests

@@ -22,8 +22,10 @@ pytest_plugins = ["app_support"]
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked `long` first: a parallel run hands them out before the rest, so the workers end together."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    """Tests marked `long` first, then the `slow` tier, then the rest: a parallel run hands out the largest
+    files first (one worker takes the quick reproduction while the other works through the slow files), and the
+    many short ones last even out the end, so the workers finish together."""
+    items.sort(key=lambda item: (item.get_closest_marker("long") is None, item.get_closest_marker("slow") is None))
 
 
 @pytest.fixture(scope="session", params=["tiny-gpt2", "tiny-llama"])
