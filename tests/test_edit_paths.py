@@ -100,3 +100,31 @@ def test_report_lists_every_probe_with_before_and_after(tiny_llama):
     assert report.probes[0].pre_p == pytest.approx(report.scores["pre_p_target"], rel=1e-5)
     assert report.probes[0].post_p != report.probes[0].pre_p  # the edit moved p(target)
     assert report.instruction == Instruction(index=0) and report.before is not None
+
+
+@pytest.mark.parametrize("mode", ["instruct", "multi-task"])
+@pytest.mark.parametrize("before, plain", [(True, True), (False, True), (True, False)])
+def test_edit_and_reports_ridden_continuations_equal_generating_them_after(tiny_llama, mode, before, plain,
+                                                                          monkeypatch):
+    """With a step search, `edit_and_report` takes its continuations from the search's check generation
+    (`step_search.RideAlong`; the unedited rows always): the same texts as `report_edits` generating them for
+    the same edit."""
+    from instructedit import api
+    from instructedit.api import report_edits
+
+    model, tokenizer = tiny_llama
+    generated_after = []
+    generate = api.generate_ids_batch
+    monkeypatch.setattr(api, "generate_ids_batch", lambda m, t, prompts, edit=None, **k:
+                        generated_after.append(edit is None) or generate(m, t, prompts, edit, **k))
+    editor = tiny_editor(model, tokenizer, mode=mode, jitter=0.05).eval()
+    editor.config.step_scales = (0.5, 1.0, 8.0, 64.0)
+    report = edit_and_report(model, tokenizer, editor, RECORD, "seen", max_new_tokens=6, continue_before=before,
+                             plain=plain)
+    assert not any(generated_after)  # the base model's rows rode along
+    again = report_edits(model, tokenizer, editor, [report.example], report.edit, report.instruction, 6, before,
+                         plain)[0]
+    assert report.edit.meta["step_scales"]
+    assert (report.before, report.after, report.plain_before, report.plain_after) == \
+        (again.before, again.after, again.plain_before, again.plain_after)
+    assert (report.before is None) != before and (report.plain_after is None) != plain
