@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from .data.records import EditRecord
 from .editor.contract import EditorContract, editor_example, make_edits
 from .editor.edit import Edit
-from .editor.batched_generation import generate_batch, generate_ids_batch, prompt_token_ids
+from .editor.batched_generation import generate_batch, prompt_token_ids
 from .editor.step_search import RideAlong
 from .evaluation.metrics import PROBE_KINDS, probe_table
 from .instructions import Instruction
@@ -142,42 +142,35 @@ def edit_and_report(model, tokenizer, editor: EditorContract, record: EditRecord
                     plain: bool = True) -> EditReport:
     """Make the edit, score every probe before/after, and continue the edit prompt greedily after the edit
     (and before it, unless `continue_before` is False); with `plain`, the plain prompt's too."""
-    rides: list[tuple[list[str], RideAlong]] = []
-    ride_for = lambda examples: _one_record_ride(tokenizer, examples[0], max_new_tokens, continue_before, plain, rides)
+    rides: list[tuple[dict, RideAlong]] = []
+
+    def ride_for(examples: list[Example]) -> RideAlong:
+        rides.append(_one_record_ride(tokenizer, examples[0], max_new_tokens, continue_before, plain))
+        return rides[0][1]
+
     (edit, example), = make_record_edits(model, tokenizer, editor, record, [(instruction, catalog)], ride_for=ride_for)
     given = editor.instruction_for(instruction)
-    continuations = _ridden(model, tokenizer, edit, *rides[0], max_new_tokens)
+    where, ride = rides[0]
+    text = [tokenizer.decode(ids, skip_special_tokens=True) for ids in ride.settle(model, edit)]
+    pick = {name: [None if j is None else text[j]] for name, j in where.items()}
+    continuations = (pick["before"], pick["after"], pick["plain_before"], pick["plain_after"])
     return report_edits(model, tokenizer, editor, [example], edit, given, max_new_tokens, continue_before, plain,
                         continuations)[0]
 
 
-def _one_record_ride(tokenizer, example: Example, max_new_tokens: int, before: bool, plain: bool,
-                     rides: list) -> RideAlong:
+def _one_record_ride(tokenizer, example: Example, max_new_tokens: int, before: bool,
+                     plain: bool) -> tuple[dict, RideAlong]:
     """The continuations `report_edits` needs for one example, as a ride-along of its edit's step search: the
-    prompt as the editor reads it and the plain prompt (when wrapped) after the edit, and before it."""
+    prompt as the editor reads it after the edit (and before it, with `before`), and the plain prompt after and
+    before it when the editor reads a wrapped one (with `plain`). Returns each one's row (None: not asked)."""
     text = prompt_text(tokenizer, example.edit)
-    plain_prompts = [example.record.prompt] if plain and example.description is not None else []
-    prompts = [text] + plain_prompts + ([text] if before else []) + plain_prompts
-    owner = [0] * (1 + len(plain_prompts)) + [None] * (before + len(plain_prompts))
-    ride = RideAlong(prompt_token_ids(tokenizer, prompts), owner, [max_new_tokens] * len(prompts))
-    rides.append((prompts, ride))
-    return ride
-
-
-def _ridden(model, tokenizer, edit: Edit, prompts: list[str], ride: RideAlong, max_new_tokens: int) -> tuple:
-    """(wrapped before, after, plain before, plain after) as `report_edits` takes them: from the ride-along
-    where the step search settled them, the rest generated here (edited rows under `edit`, in one batch each)."""
-    ids = list(ride.continued)
-    for edited in (True, False):
-        todo = [j for j, got in enumerate(ids) if got is None and (ride.owner[j] is not None) == edited]
-        if todo:
-            generated = generate_ids_batch(model, tokenizer, [prompts[j] for j in todo], edit if edited else None,
-                                           max_new_tokens=max_new_tokens)
-            for j, got in zip(todo, generated):
-                ids[j] = got
-    text = [tokenizer.decode(row, skip_special_tokens=True) for row in ids]
-    n_after = sum(o is not None for o in ride.owner)
-    after, unedited = text[:n_after], text[n_after:]
-    n_plain = n_after - 1
-    wrapped_before = [unedited[0]] if len(unedited) > n_plain else [None]
-    return wrapped_before, after[:1], unedited[len(unedited) - n_plain:], after[1:]
+    wrapped = plain and example.description is not None
+    wanted = {"after": (text, 0), "before": (text, None) if before else None,
+              "plain_after": (example.record.prompt, 0) if wrapped else None,
+              "plain_before": (example.record.prompt, None) if wrapped else None}
+    rows = [row for row in wanted.values() if row is not None]
+    where, j = {}, 0
+    for name, row in wanted.items():
+        where[name], j = (j, j + 1) if row is not None else (None, j)
+    return where, RideAlong(prompt_token_ids(tokenizer, [p for p, _ in rows]), [o for _, o in rows],
+                            [max_new_tokens] * len(rows))

@@ -113,10 +113,10 @@ def test_edit_and_reports_ridden_continuations_equal_generating_them_after(tiny_
     from instructedit.api import report_edits
 
     model, tokenizer = tiny_llama
-    generated_after = []
-    generate = api.generate_ids_batch
-    monkeypatch.setattr(api, "generate_ids_batch", lambda m, t, prompts, edit=None, **k:
-                        generated_after.append(edit is None) or generate(m, t, prompts, edit, **k))
+    generated_after = []  # per unsettled row of the ride-along: whether it is an unedited one
+    settle = api.RideAlong.settle
+    monkeypatch.setattr(api.RideAlong, "settle", lambda ride, *a: generated_after.extend(
+        o is None for o, ids in zip(ride.owner, ride.continued) if ids is None) or settle(ride, *a))
     editor = tiny_editor(model, tokenizer, mode=mode, jitter=0.05).eval()
     editor.config.step_scales = (0.5, 1.0, 8.0, 64.0)
     report = edit_and_report(model, tokenizer, editor, RECORD, "seen", max_new_tokens=6, continue_before=before,

@@ -114,21 +114,47 @@ class RideAlong:
         dropped = set(rows)
         self.continued = [None if o in dropped else ids for o, ids in zip(self.owner, self.continued)]
 
+    def edit_rows(self, offset: int, zero: int) -> list[int]:
+        """Each row's edit row in a batch whose rows offset.. are the owners' and row `zero` adds nothing."""
+        return [zero if o is None else offset + o for o in self.owner]
+
+    def settle(self, model: nn.Module, edit: Edit) -> list[list[int]]:
+        """Every row's continuation: as the search left it, the rest continued now under the edit as it ended
+        (`edit`, the owners' rows; unedited rows under a zero row), in one batched generation."""
+        todo = [i for i, ids in enumerate(self.continued) if ids is None]
+        if todo:
+            rows = self.edit_rows(0, edit.batch_size)
+            done = continue_ids(model, [self.prompt_ids[i] for i in todo], _pad(model),
+                                [self.budgets[i] for i in todo], edit=with_zero_row(edit),
+                                owner=[rows[i] for i in todo], stack=True)
+            for i, ids in zip(todo, done):
+                self.continued[i] = ids
+        return list(self.continued)
+
+
+def with_zero_row(edit: Edit, scales: list[float] | None = None) -> Edit:
+    """`edit` (rows scaled by `scales`, if given) with one more row at the end that adds exactly nothing."""
+    n = edit.batch_size
+    return edit.take(list(range(n)) + [0]).scaled(torch.tensor(list(scales or [1.0] * n) + [0.0]))
+
+
+def _pad(model: nn.Module) -> int:
+    return getattr(model.generation_config, "pad_token_id", None) or 0
+
 
 def _clean(model: nn.Module, edit: Edit, rows: list[int], scales: list[float], requests, targets,
            ride: RideAlong | None = None, first: list[float] | None = None) -> list[bool]:
     """Whether each row's request, continued greedily under its edit row x its scale, does not loop; with
     `ride`, its rows are continued in the same generation (edit row b at first[b]; unedited: a zero row)."""
-    scaled = edit.take(rows).scaled(torch.tensor(scales))
     prompts, owner, budgets = [requests[b] for b in rows], list(range(len(rows))), [CHECK_TOKENS] * len(rows)
-    if ride is not None:
-        n = edit.batch_size
-        scaled = edit.take(rows + list(range(n)) + [0]).scaled(torch.tensor(scales + first + [0.0]))
+    if ride is None:
+        scaled = edit.take(rows).scaled(torch.tensor(scales))
+    else:
+        scaled = with_zero_row(edit.take(rows + list(range(edit.batch_size))), scales + first)
         prompts += ride.prompt_ids
-        owner += [len(rows) + (n if o is None else o) for o in ride.owner]
+        owner += ride.edit_rows(len(rows), scaled.batch_size - 1)
         budgets += ride.budgets
-    pad = getattr(model.generation_config, "pad_token_id", None) or 0
-    continued = continue_ids(model, prompts, pad, budgets, edit=scaled, owner=owner, stack=True)
+    continued = continue_ids(model, prompts, _pad(model), budgets, edit=scaled, owner=owner, stack=True)
     if ride is not None:
         ride.continued = continued[len(rows):]
     return [not loops(targets[b], ids) for b, ids in zip(rows, continued)]
