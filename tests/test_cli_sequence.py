@@ -41,6 +41,28 @@ def test_sequence_guard_options_reach_every_editor(save_tiny_editor, tmp_path):
     assert result["ed"]["guard"] == {"scale": 0.8, "max_norm": 0.5, "projection": None}
 
 
+def test_sequence_resolve_and_step_scales_reach_the_editor(save_tiny_editor, tmp_path, monkeypatch):
+    """`--resolve` re-solves every edit (reported in the guard) and `--step-scales` replaces the editor's search."""
+    from instructedit.editor import step_search
+
+    seen = []
+    real = step_search.search_step
+
+    def spy(model, batch, state, first_block, edit, scales, *rest):
+        seen.append(tuple(scales))
+        return real(model, batch, state, first_block, edit, scales, *rest)
+
+    monkeypatch.setattr("instructedit.editor.editor.search_step", spy)
+    editor = save_tiny_editor(tmp_path / "ed", jitter=0.05)
+    data = tmp_path / "cf.json"
+    _records(data)
+    assert main(["sequence", "--editor", str(editor), "--data", str(data), "--checkpoints", "2",
+                 "--resolve", "0.5", "--step-scales", "0.5,1,4", "--out", str(tmp_path / "seq")]) == 0
+    guard = json.loads((tmp_path / "seq.json").read_text())["ed"]["guard"]
+    assert guard["resolve"] == {"weight": 0.5, "ridge": 1e-3, "prior": False}
+    assert seen and set(seen) == {(0.5, 1.0, 4.0)}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--checkpoints", "0,10"], "--checkpoints: give numbers of edits >= 1"),
     (["--checkpoints", "ten"], "--checkpoints: whole numbers expected"),
@@ -49,6 +71,9 @@ def test_sequence_guard_options_reach_every_editor(save_tiny_editor, tmp_path):
     (["--max-norm", "0"], "--max-norm: give a number > 0"),
     (["--scale", "-1"], "--scale: give a number > 0"),
     (["--project-energy", "1.5"], "--project-energy: give a share between 0 and 1"),
+    (["--resolve", "-1"], "--resolve: give the weight of the preserved keys"),
+    (["--step-scales", "2,1"], "--step-scales: step_scales must be strictly ascending"),
+    (["--step-scales", "1,x"], "--step-scales:"),
 ])
 def test_bad_sequence_input_fails_before_the_model_loads(save_tiny_editor, tmp_path, caplog, monkeypatch, argv,
                                                          message):

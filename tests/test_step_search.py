@@ -122,3 +122,17 @@ def test_ride_along_rows_are_continued_under_the_step_each_edit_settles_on(searc
 def test_a_ride_along_needs_one_owner_and_budget_per_prompt():
     with pytest.raises(ValueError, match="2 prompts, 1 owners"):
         RideAlong([[1], [2]], [None], [3, 3])
+
+
+def test_with_settings_is_a_view_with_other_edit_time_settings(tiny_llama):
+    """`Editor.with_settings` changes the step search of a view only; it shares the networks, refuses settings that
+    need retraining, and validates like the config."""
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05)
+    view = editor.with_settings(step_scales=(0.5, 2.0))
+    assert view.config.step_scales == (0.5, 2.0) and editor.config.step_scales == ()
+    assert view.networks is editor.networks and view.alphas is editor.alphas
+    with pytest.raises(ValueError, match="not edit-time settings: \\['rank'\\]"):
+        editor.with_settings(rank=4)
+    with pytest.raises(ValueError, match="repair_tokens needs step_scales"):
+        editor.with_settings(repair_tokens=8)

@@ -1,9 +1,10 @@
 """Editor: config + gradient networks + normalisers + α; `edit(model, batch) -> Edit`; save and load."""
 from __future__ import annotations
 
+import copy
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 MODES = ("single-task", "multi-task", "instruct")
+EDIT_TIME_SETTINGS = ("step_scales", "step_fallback", "repair_tokens", "repair_scales")  # no retraining needed
 REFUSED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -109,7 +111,7 @@ class Editor(nn.Module, EditorContract):
         self.model_spec = getattr(model.config, "instructedit_spec", "")
         self.meta: dict = {}
         self.stats_gather = None  # data-parallel training: RunningNorm updates see every process's batch
-        self.projection = None    # a guards.KeyProjection applied to every edit (and repair), or None
+        self.projection = None    # guards.KeyProjection / resolve.KeySolve applied to every edit and repair, or None
 
     @property
     def uses_instructions(self) -> bool:
@@ -173,7 +175,7 @@ class Editor(nn.Module, EditorContract):
         inputs, grads, loss = self.capture_grads(model, batch, state)
         factors = self.transform_all(inputs, grads, batch.edit_rows, update_stats)
         edit = self.project(Edit({n: factors[n] for n in self.weight_names},
-                                 {"edit_loss": float(loss) / max(len(batch), 1)}))
+                                 {"edit_loss": float(loss) / max(len(batch), 1)}), inputs, batch.edit_rows)
         if search and self.config.step_scales and not self.training:
             edit = search_step(model, batch, state, self.first_block, edit, self.config.step_scales,
                                self.config.step_fallback, ride)
@@ -184,9 +186,20 @@ class Editor(nn.Module, EditorContract):
                     ride.forget([b for b, scale in enumerate(edit.meta["repair_scales"]) if scale])
         return edit
 
-    def project(self, edit: Edit) -> Edit:
-        """`edit` with its rows projected off the preserved keys (`self.projection`), else unchanged."""
-        return edit if self.projection is None else self.projection.apply(edit)
+    def project(self, edit: Edit, inputs: dict, rows: torch.Tensor) -> Edit:
+        """`edit` through `self.projection` (off the preserved keys, `guards.KeyProjection`, or re-solved on its
+        own layer `inputs` at `rows`, `resolve.KeySolve`), else unchanged."""
+        return edit if self.projection is None else self.projection.apply(edit, inputs, rows)
+
+    def with_settings(self, **changes) -> "Editor":
+        """A view of this editor with other edit-time settings (`EDIT_TIME_SETTINGS` of its config), sharing its
+        networks, statistics and α; the editor itself is unchanged."""
+        unknown = set(changes) - set(EDIT_TIME_SETTINGS)
+        if unknown:
+            raise ValueError(f"not edit-time settings: {sorted(unknown)}; known: {', '.join(EDIT_TIME_SETTINGS)}")
+        view = copy.copy(self)
+        view.config = replace(self.config, **changes)
+        return view
 
     @torch.no_grad()
     def warm_up(self, model: nn.Module, batches) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -33,6 +34,9 @@ from torch import nn
 from ..models import families
 from .edit import Edit, EditFactor
 from .hooks import capture
+
+if TYPE_CHECKING:
+    from .resolve import KeySolve
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +51,20 @@ def preserved_sentences(exclude: set[str], count: int = 300) -> list[str]:
     return chosen[:count]
 
 
-@torch.no_grad()
 def collect_keys(model: nn.Module, tokenizer, weight_names: list[str], sentences: list[str]) -> dict[str, torch.Tensor]:
     """Per weight, the layer inputs of every token of `sentences` ([tokens, in], float64)."""
+    return collect_keys_of_ids(model, weight_names, [tokenizer(sentence).input_ids for sentence in sentences])
+
+
+@torch.no_grad()
+def collect_keys_of_ids(model: nn.Module, weight_names: list[str], id_lists: list[list[int]]) -> dict[str, torch.Tensor]:
+    """Per weight, the layer inputs of every token of each token-id list ([tokens, in], float64), under whatever
+    edit the caller has active."""
     keys: dict[str, list[torch.Tensor]] = {name: [] for name in weight_names}
     device = families.device_of(model)
-    for sentence in sentences:
-        ids = torch.tensor([tokenizer(sentence).input_ids], device=device)
+    for ids in id_lists:
         with capture(model, weight_names) as record:
-            model(ids)
+            model(torch.tensor([list(ids)], device=device))
         for name in weight_names:
             keys[name].append(record["inputs"][name].reshape(-1, record["inputs"][name].shape[-1]).double().cpu())
     return {name: torch.cat(rows) for name, rows in keys.items()}
@@ -101,8 +110,9 @@ class KeyProjection:
         scale = (rows.square().sum(-1) / kept.square().sum(-1).clamp(min=1e-30)).clamp(max=self.max_scale)
         return (kept * scale.unsqueeze(-1)).to(u.dtype)
 
-    def apply(self, edit: Edit) -> Edit:
-        """The edit with every row's ũ projected off the preserved keys' dominant subspace (and rescaled)."""
+    def apply(self, edit: Edit, inputs: dict | None = None, rows: torch.Tensor | None = None) -> Edit:
+        """The edit with every row's ũ projected off the preserved keys' dominant subspace (and rescaled); `inputs`
+        and `rows` (the edit's own layer inputs, which `resolve.KeySolve` reads) are not needed."""
         factors = {name: EditFactor(self._project(name, f.u), f.d, f.alpha) for name, f in edit.factors.items()}
         return Edit(factors, dict(edit.meta))
 
@@ -116,11 +126,13 @@ def update_norm(factor: EditFactor) -> torch.Tensor:
 
 @dataclass
 class SequenceGuard:
-    """What an `EditSequence` does to each new edit: scale its step, cap its norm per weight, project it."""
+    """What an `EditSequence` does to each new edit: re-solve it while the editor computes it (`resolve`, the
+    sequence's earlier edits' keys as its prior), then project it, scale its step and cap its norm per weight."""
 
     scale: float = 1.0
     max_norm: float | None = None        # per edited weight, on ‖α ũᵀδ̃‖_F
     projection: KeyProjection | None = None
+    resolve: "KeySolve | None" = None
 
     def __post_init__(self):
         if not (self.scale > 0 and math.isfinite(self.scale)):
@@ -140,6 +152,7 @@ class SequenceGuard:
         return Edit(factors, dict(edit.meta))
 
     def describe(self) -> dict:
-        return {"scale": self.scale, "max_norm": self.max_norm,
-                "projection": None if self.projection is None else
-                {n: int(v.shape[1]) for n, v in self.projection.bases.items()}}
+        described = {"scale": self.scale, "max_norm": self.max_norm,
+                     "projection": None if self.projection is None else
+                     {n: int(v.shape[1]) for n, v in self.projection.bases.items()}}
+        return described | ({"resolve": self.resolve.describe()} if self.resolve is not None else {})

@@ -73,7 +73,7 @@ def _repair_edit(editor, model: nn.Module, edit: Edit, requests: list[list[int]]
         state = trunk(model, batch.input_ids, editor.first_block)
         inputs, grads, _ = editor.capture_grads(model, batch, state)
     factors = editor.transform_all(inputs, grads, batch.edit_rows)
-    return editor.project(Edit({n: factors[n] for n in editor.weight_names}))
+    return editor.project(Edit({n: factors[n] for n in editor.weight_names}), inputs, batch.edit_rows)
 
 
 def _request_batch(batch: Batch, rows: list[int], pad: int) -> Batch:

@@ -32,7 +32,10 @@ MEND normalisation statistics stay frozen by default; `lifelong_stats=True` upda
 on the sequence's own copy of the editor's normalisers (the editor itself is never changed). Undo does
 not roll statistics back: they are a running record of what was edited. `guard` (a
 `guards.SequenceGuard`: step scale, norm cap, preserved-key projection) is applied to each new edit before it
-is added (`edit_next`; `add` takes values as given).
+is added (`edit_next`; `add` takes values as given). A guard's `resolve` (`resolve.KeySolve`) works inside
+the editor instead: every new edit is re-solved against preserved keys and the keys of the sequence's earlier
+edits (every position of their text, taken on the model as edited right after each edit, `KeyMemory`), before the
+editor's step search scales it; undo drops the edit's keys from that prior exactly.
 """
 from __future__ import annotations
 
@@ -50,7 +53,9 @@ from ..prompts import Example
 from ..tokenize import collate
 from .contract import EditorContract
 from .edit import Edit, EditFactor
+from .guards import collect_keys_of_ids
 from .hooks import active_edit
+from .resolve import KeyMemory
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +173,34 @@ class EditSequence:
         self._own_norms = with_own_norms(self.editor) if self.lifelong_stats else None
         if self.lifelong_stats and self._own_norms is None:
             log.info("%s has no normalisation statistics: lifelong_stats has no effect", type(self.editor).__name__)
+        self._keys = KeyMemory() if self._resolve is not None else None
+
+    @property
+    def _resolve(self):
+        """The guard's `KeySolve`, for editors that project their edits (MEND); None otherwise."""
+        resolve = getattr(self.guard, "resolve", None)
+        if resolve is not None and not hasattr(self.editor, "projection"):
+            log.warning("%s does not project its edits: the guard's re-solve has no effect", type(self.editor).__name__)
+            return None
+        return resolve
+
+    def _editor_now(self) -> EditorContract:
+        """The editor the next edit is computed with: its own normalisers (lifelong_stats), and with the guard's
+        re-solve as its projection, the earlier edits' keys as the prior (a view; the editor is not changed)."""
+        editor = self.editor if self._own_norms is None else self._own_norms
+        if self._keys is None:
+            return editor
+        view = copy.copy(editor)
+        view.projection = self._resolve.with_prior(self._keys.gram())
+        return view
+
+    def _remember_keys(self, index: int, examples: list[Example]) -> None:
+        """Edit `index`'s keys (every position of its examples' text) under the cumulative edit, for later edits."""
+        with torch.no_grad(), active_edit(self.model, self.cumulative()):
+            keys = collect_keys_of_ids(self.model, self.editor.weight_names, [ex.edit[0] for ex in examples])
+        self._keys.add(index, keys)
+        if index in self._sealed:
+            self._keys.seal(index)
 
     # ---- reading ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -223,7 +256,7 @@ class EditSequence:
         batch = collate([ex.edit for ex in examples], self.pad_id)
         with self._lock:
             current = self.cumulative()
-            editor = self.editor if self._own_norms is None else self._own_norms
+            editor = self._editor_now()
             with torch.no_grad(), active_edit(self.model, current):
                 # the trunk below first_block is the same under any edit (edits touch the top blocks only);
                 # the editor's gradient capture runs the top blocks with `current` active
@@ -236,7 +269,10 @@ class EditSequence:
             edit = self.compute_next(examples).merged()
             if self.guard is not None:
                 edit = self.guard.apply(edit)
-            return self.add(edit, label or ",".join(ex.record.record_id or ex.record.prompt for ex in examples))
+            index = self.add(edit, label or ",".join(ex.record.record_id or ex.record.prompt for ex in examples))
+            if self._keys is not None:
+                self._remember_keys(index, examples)
+            return index
 
     def add(self, edit: Edit, label: str = "") -> int:
         """Append an already computed single edit (B = 1); returns its index."""
@@ -255,6 +291,8 @@ class EditSequence:
                 while len(self._unsealed) > self.undo_depth:
                     sealed = self._unsealed.pop(0)
                     self._sealed.add(sealed)
+                    if self._keys is not None:
+                        self._keys.seal(sealed)
                     self._holding.add(sealed)
                     names += self._entries[sealed].edit.names
             for name in dict.fromkeys(names):
@@ -270,6 +308,8 @@ class EditSequence:
                 raise ValueError(f"edit {index} is older than the last {self.undo_depth} edits (undo_depth) "
                                  f"and cannot be undone")
             del self._entries[index]
+            if self._keys is not None:
+                self._keys.drop(index)
             if index in self._unsealed:
                 self._unsealed.remove(index)
             self._cached = None

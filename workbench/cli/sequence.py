@@ -36,28 +36,38 @@ def _inputs(args) -> tuple[str, list[int], dict | None]:
     checks.at_least(args.limit, "--limit")
     if args.data:
         args.format = checks.data_file(args.data, args.format)
+    if args.step_scales:
+        from instructedit.editor.step_search import validate_scales
+
+        try:
+            args.step_scales = validate_scales([float(v) for v in args.step_scales])
+        except ValueError as err:
+            raise ValueError(f"--step-scales: {err}") from None
     for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm)):
         if value is not None and not value > 0:
             raise ValueError(f"{flag}: give a number > 0, got {value}")
+    if args.resolve is not None and not args.resolve >= 0:
+        raise ValueError(f"--resolve: give the weight of the preserved keys, a number >= 0 (e.g. 1), got {args.resolve}")
     if args.project_energy is not None and not 0 < args.project_energy < 1:
         raise ValueError(f"--project-energy: give a share between 0 and 1 (e.g. 0.99), got {args.project_energy}")
     catalog = checks.instruction_set(args.instruction_set) if args.instruction_set else None
     return args.model or next(iter(specs.values()), "smollm2-135m"), marks, catalog
 
 
-def _editor(name: str, model):
+def _editor(name: str, model, step_scales=None):
     from instructedit.baselines import FineTuneConfig, FineTuneEditor
     from instructedit.models.families import num_blocks
 
     if name == FT_L:
         return FineTuneEditor(model, FineTuneConfig(edit_last_k=min(3, num_blocks(model))))
-    return load_editor(name, model)
+    editor = load_editor(name, model)
+    return editor.with_settings(step_scales=tuple(step_scales)) if step_scales else editor
 
 
 def _guard(args, model, tokenizer, editor, records):
     from workbench.experiments.sequences import make_guard
 
-    options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy}
+    options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy, "resolve": args.resolve}
     options = {k: v for k, v in options.items() if v is not None}
     def exclude() -> set[str]:
         return {p.prompt for r in records for p in r.locality}
@@ -90,7 +100,7 @@ def sequence(args) -> int:
     records = records[: args.limit or max(marks)]
     results = {}
     for name in args.editor:
-        editor = _editor(name, model)
+        editor = _editor(name, model, args.step_scales)
         results[Path(name).name] = evaluate_sequence(
             model, tokenizer, editor, records, marks, args.instruction, seed=args.seed, catalog=catalog,
             generation=args.generation, lifelong_stats=args.lifelong_stats, guard=_guard(args, model, tokenizer,
@@ -123,6 +133,11 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-norm", type=float, help="cap each edit's update norm per edited weight (e.g. 3)")
     p.add_argument("--project-energy", type=float,
                    help="project each edit off the preserved keys' subspace holding this share (e.g. 0.99)")
+    p.add_argument("--resolve", type=float, metavar="LAMBDA",
+                   help="re-solve each edit against preserved keys (weight LAMBDA, e.g. 1) and the earlier edits' keys "
+                        "(instructedit/editor/resolve.py)")
+    p.add_argument("--step-scales", type=csv, metavar="S1,S2,...",
+                   help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     p.add_argument("--out", help="write <out>.json (per checkpoint, per record) and <out>.md")
     p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)

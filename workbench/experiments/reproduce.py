@@ -27,7 +27,8 @@ from instructedit.training.state import STATE_FILE
 from instructedit.training.trainer import Trainer
 from workbench.experiments.pieces import Piece, assemble, pieces_summary
 from workbench.experiments.report import write_summary
-from workbench.experiments.sequences import QUICK_CHECKPOINTS, SequencePiece, editor_name, run_piece, write_sequence_results
+from workbench.experiments.sequences import (QUICK_CHECKPOINTS, SequencePiece, editor_name, run_piece, variant_source,
+                                             write_sequence_results)
 from workbench.experiments.shards import Shard
 from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experiment
 
@@ -212,7 +213,7 @@ def run_sequence_experiment(plan: Plan, name: str, model, tokenizer) -> Path | N
             editor = _editor(plan, base, model)
             runs = [run_piece(piece, experiment, model, tokenizer, editor, source, plan.quick) for piece in pieces]
         else:
-            runs = [piece.load(checkpoints, source) for piece in pieces]
+            runs = [piece.load(checkpoints, variant_source(source, experiment.variants.get(entry))) for piece in pieces]
         if any(run is None for run in runs):
             _waiting(plan, name, base)
             complete = False

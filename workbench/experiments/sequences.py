@@ -63,6 +63,7 @@ class SequencePiece:
 def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, tokenizer, editor, source: str,
               quick: bool = False) -> dict:
     checkpoints = QUICK_CHECKPOINTS if quick else experiment.checkpoints
+    source = variant_source(source, experiment.variants.get(piece.entry))
     stored = piece.load(checkpoints, source)
     if stored is not None:
         return stored
@@ -72,6 +73,8 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     started = time.process_time()
     options = dict(experiment.variants.get(piece.entry, {}))
     lifelong = bool(options.pop("lifelong_stats", False))
+    if "step_scales" in options:
+        editor = editor.with_settings(step_scales=tuple(options.pop("step_scales")))
     guard = make_guard(options, model, tokenizer, editor, lambda: _task_probes(piece.task),
                        QUICK_PRESERVED if quick else PRESERVED) if options else None
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
@@ -83,23 +86,32 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     return result
 
 
+def variant_source(source: str, options: dict | None) -> str:
+    """What made a variant's piece: the editor's source and the variant's options (a piece made under other
+    options is not reused)."""
+    return f"{source}#{json.dumps(options, sort_keys=True)}" if options else source
+
+
 def _task_probes(task: str) -> set[str]:
     """Every locality prompt of every split of `task`."""
     return {p.prompt for split in SPLITS[task] for r in load_split(task, split) for p in r.locality}
 
 
 def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int = PRESERVED):
-    """A `SequenceGuard` from a variant's options (scale, max_norm, energy); the preserved keys of its
-    projection (from `preserved` known facts) never include a prompt of `exclude()` (the locality probes the
-    evaluation scores; called only when there is a projection to build)."""
+    """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve); the preserved keys of its
+    projection or re-solve (from `preserved` known facts) never include a prompt of `exclude()` (the locality
+    probes the evaluation scores; called only when there are preserved keys to collect)."""
     from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
+    from instructedit.editor.resolve import KeySolve
 
     options = dict(options)
-    energy = options.pop("energy", None)
+    energy, weight = options.pop("energy", None), options.pop("resolve", None)
+    sentences = preserved_sentences(exclude(), preserved) if energy is not None or weight is not None else []
     if energy is not None:
-        options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names,
-                                                             preserved_sentences(exclude(), preserved), energy=energy,
-                                                             max_scale=1.0)
+        options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names, sentences,
+                                                             energy=energy, max_scale=1.0)
+    if weight is not None:
+        options["resolve"] = KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=weight)
     return SequenceGuard(**options)
 
 

@@ -60,7 +60,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy")  # what a sequence variant may set
+GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy", "resolve", "step_scales")  # what a sequence variant may set
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class SequenceExperiment:
 
     An entry `editor+variant` runs the editor with the options `variants[entry]` gives: `lifelong_stats`
     (update the normalisation statistics at edit time), `scale` / `max_norm` (each edit's step, its norm cap
-    per weight) and `energy` (the preserved-key projection), see `instructedit.editor.guards`."""
+    per weight), `energy` (the preserved-key projection), see `instructedit.editor.guards`, and `resolve` (λ of
+    the re-solved edit, `instructedit.editor.resolve`); `step_scales` replaces the editor's edit-time step search
+    scales (`Editor.with_settings`; MEND editors only)."""
 
     editors: tuple[str, ...]
     tasks: tuple[tuple[str, str], ...]
@@ -93,10 +95,18 @@ CAP = {"max_norm": 3.0}   # chosen on validation records (zsRE records 0-99; ass
 TRIES = {"instructedit+lifelong": {"lifelong_stats": True}, "mend-multitask+lifelong": {"lifelong_stats": True},
          "instructedit+cap3": CAP, "mend-multitask+cap3": CAP,
          "instructedit+cap3+null": CAP | {"energy": 0.99}}
+WIDE_STEPS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # a re-solved edit is weaker: the search may go further
+RESOLVE_TRIES = {"instructedit+resolve1": {"resolve": 1.0, "step_scales": WIDE_STEPS},
+                 "instructedit+resolve10": {"resolve": 10.0, "step_scales": WIDE_STEPS},
+                 "instructedit+resolve1+cap3": {"resolve": 1.0, "step_scales": WIDE_STEPS} | CAP,
+                 "mend-multitask+resolve1": {"resolve": 1.0, "step_scales": WIDE_STEPS}}
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + ("instructedit+cap3",), (("zsre", "test"), ("recent", "test")),
                                    variants={"instructedit+cap3": CAP}),
     "sequence-validation": SequenceExperiment(MAIN + tuple(TRIES), (("zsre", "train"),), (1, 10, 100), TRIES),
+    # the re-solved edit (instructedit/editor/resolve.py) against the shipped step search alone, same records
+    "sequence-validation-resolve": SequenceExperiment(tuple(RESOLVE_TRIES) + ("instructedit",), (("zsre", "train"),),
+                                                      (1, 10, 100), RESOLVE_TRIES),
 }
 
 

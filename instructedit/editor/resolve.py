@@ -1,0 +1,135 @@
+"""The re-solved edit (issue #14): each MEND edit re-solved against the keys it should leave alone.
+
+MEND's edit of one weight is ΔW = α Σ_r ũ_rᵀ δ̃_r (a layer input x gets the output delta x ΔW). It changes the
+output of every input, the keys of earlier edits and of text the edit should not touch included, and edits made
+one after another add up along the directions those keys share. AlphaEdit and MEMIT solve their update under such
+a constraint; MEND's update comes from a network, but it can be re-solved afterwards: keep its effect on the
+edit's own keys K (the layer inputs at the edited positions, [N, in]) and pay for any effect on other keys,
+
+    ΔW' = argmin ‖K ΔW' - K ΔW‖² + tr(ΔW'ᵀ C ΔW')  =  (KᵀK + C)⁻¹ KᵀK ΔW  =  A ΔW,
+
+    C = P + λ·N·C0 + ε·tr(KᵀK)/in·I,
+
+with P the Gram matrix of every position of a sequence's earlier edits (their keys taken on the model as edited,
+after each edit; `KeyMemory`), C0 the mean k kᵀ of the layer inputs of preserved sentences (known facts,
+`guards.preserved_sentences`: never a probe an evaluation scores), λ what one preserved position weighs against
+one edit position, ε a small ridge. In the factored form every row becomes ũ_r Aᵀ, so the edit stays low-rank, and
+the step search (`step_search.py`) scales the re-solved edit like any other (it is weaker along shared directions).
+
+With C Cholesky-factored, A = X M⁻¹ K with X = C⁻¹Kᵀ and M = I + K X (Woodbury): one factorisation of the
+in x in matrix C per weight and edit and N right-hand sides, instead of a dense solve with in right-hand sides.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from .edit import Edit, EditFactor
+from .guards import collect_keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeySolve:
+    """Re-solve every edit against preserved keys (and a sequence's earlier edits, `prior`)."""
+
+    preserved: dict[str, torch.Tensor]            # weight name -> C0 [in, in] (float64, mean k kᵀ)
+    weight: float = 1.0                            # λ: one preserved position against one edit position
+    ridge: float = 1e-3                            # ε, relative to the edit keys' mean energy per dimension
+    prior: dict[str, torch.Tensor] | None = None   # weight name -> P [in, in] (float64), earlier edits' keys
+
+    def __post_init__(self):
+        if not (self.weight >= 0 and math.isfinite(self.weight)):
+            raise ValueError(f"weight (λ) must be a finite number >= 0, got {self.weight}")
+        if not (self.ridge > 0 and math.isfinite(self.ridge)):
+            raise ValueError(f"ridge (ε) must be a finite number > 0, got {self.ridge}")
+
+    @classmethod
+    def from_sentences(cls, model: nn.Module, tokenizer, weight_names: list[str], sentences: list[str],
+                       weight: float = 1.0, ridge: float = 1e-3) -> "KeySolve":
+        if not sentences:
+            raise ValueError("the re-solved edit needs at least one preserved sentence")
+        keys = collect_keys(model, tokenizer, weight_names, sentences)
+        log.info("re-solved edit: preserved keys of %d sentences (%d positions)", len(sentences),
+                 len(next(iter(keys.values()))))
+        return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge)
+
+    def with_prior(self, prior: dict[str, torch.Tensor] | None) -> "KeySolve":
+        return replace(self, prior=prior)
+
+    def cost(self, name: str, keys: torch.Tensor) -> torch.Tensor:
+        """C for one weight and one edit's keys K [N, in] (float64)."""
+        n_in = keys.shape[-1]
+        energy = float(keys.square().sum()) / n_in
+        cost = torch.eye(n_in, dtype=torch.float64, device=keys.device) * (self.ridge * max(energy, 1e-12))
+        if name in self.preserved and self.weight:
+            cost = cost + self.preserved[name].to(keys.device) * (self.weight * len(keys))
+        if self.prior is not None and name in self.prior:
+            cost = cost + self.prior[name].to(keys.device)
+        return cost
+
+    def resolve_rows(self, name: str, u: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """u Aᵀ for rows u [R, in] of one edit whose own keys are K [N, in]; u unchanged when N = 0."""
+        if not len(keys):
+            return u
+        k = keys.double()
+        factor = torch.linalg.cholesky(self.cost(name, k))
+        x = torch.cholesky_solve(k.T, factor)                                 # C⁻¹Kᵀ [in, N]
+        m = torch.eye(len(k), dtype=torch.float64, device=k.device) + k @ x   # I + K C⁻¹Kᵀ [N, N]
+        return (torch.linalg.solve(m, k @ u.double().T).T @ x.T).to(u.dtype)  # (u Kᵀ) M⁻¹ Xᵀ
+
+    def apply(self, edit: Edit, inputs: dict | None = None, rows: torch.Tensor | None = None) -> Edit:
+        """The edit with each record's rows re-solved on its own keys: `inputs[name]` [B, T, in] (the layer
+        inputs the edit was computed from) at the positions `rows` [B, T] marks."""
+        if inputs is None or rows is None:
+            raise ValueError("the re-solved edit needs the layer inputs the edit was computed from (inputs, rows)")
+        factors = {}
+        for name, f in edit.factors.items():
+            u = torch.stack([self.resolve_rows(name, f.u[b], inputs[name][b][rows[b]])
+                             for b in range(f.u.shape[0])]) if name in inputs else f.u
+            factors[name] = EditFactor(u, f.d, f.alpha)
+        return Edit(factors, dict(edit.meta))
+
+    def describe(self) -> dict:
+        return {"weight": self.weight, "ridge": self.ridge, "prior": self.prior is not None}
+
+
+class KeyMemory:
+    """The keys of a sequence's edits, for the next edit's prior P (`KeySolve.prior`).
+
+    Each edit's keys (every position of its text, [P, in] per weight) are kept while it can be undone, so undo is
+    exact: P is recomputed from what is kept. A sealed edit's keys are added once to a float64 sum and dropped."""
+
+    def __init__(self):
+        self._sealed: dict[str, torch.Tensor] = {}
+        self._open: dict[int, dict[str, torch.Tensor]] = {}
+        self._gram: dict[str, torch.Tensor] | None = None
+
+    def add(self, index: int, keys: dict[str, torch.Tensor]) -> None:
+        self._open[index] = {name: k.detach().double().cpu() for name, k in keys.items()}
+        if self._gram is not None:
+            for name, k in self._open[index].items():
+                self._gram[name] = self._gram.get(name, 0) + k.T @ k
+
+    def seal(self, index: int) -> None:
+        for name, k in self._open.pop(index, {}).items():
+            self._sealed[name] = self._sealed.get(name, 0) + k.T @ k
+
+    def drop(self, index: int) -> None:
+        if self._open.pop(index, None) is not None:
+            self._gram = None
+
+    def gram(self) -> dict[str, torch.Tensor] | None:
+        """P per weight: the sealed sum plus the Gram matrix of every open edit's keys (None: no edit yet)."""
+        if self._gram is None:
+            gram = {name: g.clone() for name, g in self._sealed.items()}
+            for keys in self._open.values():
+                for name, k in keys.items():
+                    gram[name] = gram.get(name, 0) + k.T @ k
+            self._gram = gram
+        return self._gram or None

@@ -1,0 +1,141 @@
+"""The re-solved edit (issue #14, `instructedit/editor/resolve.py`): each edit re-solved against preserved keys and
+a sequence's earlier edits' keys, exactly the ridge solution, undo exact."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tiny_editors import tiny_editor
+from toy import toy_records
+
+from instructedit.editor.guards import SequenceGuard, collect_keys_of_ids
+from instructedit.editor.hooks import active_edit
+from instructedit.editor.resolve import KeyMemory, KeySolve
+from instructedit.editor.sequence import EditSequence
+from instructedit.evaluation.sequential import evaluate_sequence
+from instructedit.instructions import Instruction
+from instructedit.prompts import build_example
+from instructedit.tokenize import collate
+
+PRESERVED = ["The capital of France is Paris", "Tokyo is in Japan", "William Shakespeare wrote Hamlet"]
+
+
+def _psd(n: int, rank: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    k = torch.randn(rank, n, generator=g, dtype=torch.float64)
+    return k.T @ k / rank
+
+
+def test_the_woodbury_solve_equals_the_ridge_solution():
+    """u Aᵀ with A = (KᵀK + C)⁻¹KᵀK and C = P + λ·N·C0 + ε·tr(KᵀK)/in·I, computed directly."""
+    g = torch.Generator().manual_seed(0)
+    keys, u = torch.randn(5, 16, generator=g, dtype=torch.float64), torch.randn(7, 16, generator=g, dtype=torch.float64)
+    solve = KeySolve({"w": _psd(16, 40, 1)}, weight=0.7, ridge=1e-2, prior={"w": _psd(16, 3, 2)})
+    cost = solve.prior["w"] + 0.7 * 5 * solve.preserved["w"] + 1e-2 * keys.square().sum() / 16 * torch.eye(16)
+    gram = keys.T @ keys
+    expected = u @ torch.linalg.solve(gram + cost, gram).T
+    assert torch.allclose(solve.resolve_rows("w", u, keys), expected, atol=1e-10)
+    assert torch.equal(solve.resolve_rows("w", u, keys[:0]), u)  # no key of its own: left as it is
+
+
+@pytest.mark.parametrize("bad, message", [({"weight": -1.0}, "weight"), ({"ridge": 0.0}, "ridge"),
+                                          ({"ridge": float("nan")}, "ridge")])
+def test_bad_settings_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        KeySolve({}, **bad)
+
+
+def _update(factor) -> torch.Tensor:
+    """ΔW [in, out] of row 0 of a factor (α included)."""
+    return factor.alpha * factor.u[0].double().T @ factor.d[0].double()
+
+
+def test_an_editor_with_a_resolve_keeps_its_own_keys_and_spares_the_preserved_ones(tiny_llama):
+    """With the editor's projection a KeySolve, the edit's output delta on its own keys stays close to the
+    unresolved edit's (λ = 0: only the ridge), and with λ large the delta on the preserved keys falls far below
+    the unresolved edit's while its own keys keep most of theirs."""
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
+    batch = collate([build_example(r, tokenizer, Instruction()).edit for r in toy_records(1)], tokenizer.pad_token_id)
+    name = editor.weight_names[-1]
+    own = collect_keys_of_ids(model, editor.weight_names, [batch.input_ids[0].tolist()])[name]
+    own = own[batch.edit_rows[0]]
+    preserved = collect_keys_of_ids(model, editor.weight_names, [tokenizer(s).input_ids for s in PRESERVED])[name]
+    plain = _update(editor.edit(model, batch).factors[name])
+    editor.projection = KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED, weight=0.0)
+    ridge_only = _update(editor.edit(model, batch).factors[name])
+    editor.projection = KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED, weight=100.0)
+    strong = _update(editor.edit(model, batch).factors[name])
+    editor.projection = None
+    size = (own @ plain).norm()
+    assert (own @ ridge_only - own @ plain).norm() < 1e-3 * size  # measured 1e-4
+    assert (preserved @ strong).norm() < 0.05 * (preserved @ plain).norm()  # measured 0.008
+    assert (own @ strong).norm() > 0.8 * size  # measured 0.96
+
+
+def _sequence_edits(model, tokenizer, editor, guard, n: int) -> EditSequence:
+    sequence = EditSequence(model, editor, tokenizer.pad_token_id, guard=guard)
+    for record in toy_records(n):
+        sequence.edit_next([build_example(record, tokenizer, Instruction())])
+    return sequence
+
+
+def test_a_sequence_resolves_each_edit_against_the_earlier_edits_keys(tiny_llama):
+    """Edit 2 of a sequence with a re-solve (no preserved keys: the prior is edit 1's keys alone) changes the
+    outputs of edit 1's keys far less than the same editor's unresolved edit 2 on the same edited model."""
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
+    guard = SequenceGuard(resolve=KeySolve({}, weight=0.0, ridge=1e-3))
+    sequence = _sequence_edits(model, tokenizer, editor, guard, 2)
+    first, second = (e.edit for e in sequence.entries)
+    examples = [build_example(r, tokenizer, Instruction()) for r in toy_records(2)]
+    plain = EditSequence(model, editor, tokenizer.pad_token_id)
+    plain.add(first)
+    unresolved = plain.compute_next(examples[1:]).merged()
+    with torch.no_grad(), active_edit(model, first):
+        keys = collect_keys_of_ids(model, editor.weight_names, [examples[0].edit[0]])
+    for name in editor.weight_names:
+        resolved_change = (keys[name] @ _update(second.factors[name])).norm()
+        assert resolved_change < 0.5 * (keys[name] @ _update(unresolved.factors[name])).norm(), name  # 0.28-0.40
+    assert sequence._editor_now().projection.prior is not None and editor.projection is None
+
+
+def test_undo_drops_the_edits_keys_from_the_prior_exactly(tiny_llama):
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
+    sequence = _sequence_edits(model, tokenizer, editor, SequenceGuard(resolve=KeySolve({})), 3)
+    sequence.undo(1)
+    kept = sequence._keys._open
+    assert sorted(kept) == [0, 2]
+    prior = sequence._editor_now().projection.prior
+    for name in editor.weight_names:
+        assert torch.equal(prior[name], kept[0][name].T @ kept[0][name] + kept[2][name].T @ kept[2][name])
+    sequence.reset()
+    assert sequence._editor_now().projection.prior is None
+
+
+def test_key_memory_seals_into_one_sum():
+    g = torch.Generator().manual_seed(3)
+    keys = [{"w": torch.randn(4, 6, generator=g, dtype=torch.float64)} for _ in range(3)]
+    memory = KeyMemory()
+    assert memory.gram() is None
+    for i, k in enumerate(keys):
+        memory.add(i, k)
+        if i < 2:
+            memory.seal(i)
+    memory.drop(0)  # sealed: no longer undoable, stays in the sum
+    assert torch.allclose(memory.gram()["w"], sum(k["w"].T @ k["w"] for k in keys), atol=1e-12)
+
+
+def test_evaluate_sequence_reports_the_resolve_and_ftl_ignores_it(tiny_llama):
+    from instructedit.baselines import FineTuneConfig, FineTuneEditor
+
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
+    guard = SequenceGuard(max_norm=3.0, resolve=KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED))
+    result = evaluate_sequence(model, tokenizer, editor, toy_records(3), checkpoints=(3,), guard=guard)
+    json.dumps(result)
+    assert result["guard"]["resolve"] == {"weight": 1.0, "ridge": 1e-3, "prior": False}
+    ftl = FineTuneEditor(model, FineTuneConfig(edit_last_k=1, steps=1))
+    assert EditSequence(model, ftl, tokenizer.pad_token_id, guard=guard)._keys is None
