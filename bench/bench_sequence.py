@@ -6,7 +6,9 @@ fixed batch of edit prompts (--forward-batch, default 1) through the whole model
 top blocks only (the trunk below them is the same under any edit): base, folded cumulative edit, and the
 same edits unfolded (every edit's rows concatenated: what the cost would be without folding). Synthetic CounterFact-style records
 under the seen instructions. Prints one JSON object.
-Run: python bench/bench_sequence.py [--long] [--editor assets/editors/instructedit]
+`--resolve LAMBDA` (with `--resolve-max-norm C`, `--step-scales ...`) re-solves every edit against 300 known facts'
+keys and the earlier edits' keys, as `instructedit sequence --resolve` does.
+Run: python bench/bench_sequence.py [--long] [--editor assets/editors/instructedit] [--resolve 10 --resolve-max-norm 3]
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from instructedit.models import load_model
 from instructedit.paths import ASSETS_DIR
 from instructedit.tokenize import collate
 from timing import median_seconds
+from workbench.experiments.sequences import make_guard
 
 SUBJECTS = ("the Eiffel Tower", "Danielle Darrieux", "Tadej Pogacar", "the Colosseum", "Hamlet", "Mount Fuji",
             "the Louvre", "Big Ben", "the Danube", "Lake Como", "the Alhambra")
@@ -86,16 +89,25 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--runs", type=int, default=3, help="timed forwards per measurement")
     parser.add_argument("--forward-batch", type=int, default=1, help="edit prompts in the timed forward")
+    parser.add_argument("--resolve", type=float, metavar="LAMBDA",
+                        help="re-solve every edit (instructedit/editor/resolve.py)")
+    parser.add_argument("--resolve-max-norm", type=float, help="cap each re-solved edit before the step search")
+    parser.add_argument("--step-scales", help="the editor's step search scales, comma-separated (default: its own)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     marks = (1, 10, 100, 1000) if args.long else (1, 10, 100)
     model, tokenizer = load_model(args.model)
     editor = Editor.load(args.editor, model)
+    if args.step_scales:
+        editor = editor.with_settings(step_scales=tuple(float(s) for s in args.step_scales.split(",")))
+    options = {"resolve": args.resolve, "resolve_max_norm": args.resolve_max_norm}
+    options = {k: v for k, v in options.items() if v is not None}
+    guard = make_guard(options, model, tokenizer, editor, set) if options else None
     examples = [editor_example(editor, r, tokenizer, "seen") for r in records(marks[-1])]
     batch = collate([ex.edit for ex in examples[:args.forward_batch]], tokenizer.pad_token_id)
     state = trunk(model, batch.input_ids, editor.first_block)
     base = forward_ms(model, batch, state, editor.first_block, None, args.runs)
-    sequence = EditSequence(model, editor, tokenizer.pad_token_id)
+    sequence = EditSequence(model, editor, tokenizer.pad_token_id, guard=guard)
     edit_times, rows = [], []
     started = time.perf_counter()
     for example in examples:
@@ -106,6 +118,7 @@ def main() -> None:
             rows.append(checkpoint(model, sequence, batch, state, editor.first_block, edit_times, args.runs))
     print(json.dumps({
         "bench": "sequential_edits", "model": args.model, "editor": args.editor, "threads": torch.get_num_threads(),
+        "step_scales": list(editor.config.step_scales), "guard": None if guard is None else guard.describe(),
         "edits": len(sequence), "edits_per_second": round(len(edit_times) / sum(edit_times), 3),
         "wall_seconds": round(time.perf_counter() - started, 1), "forward_batch": list(batch.input_ids.shape),
         "forward_base": base, "checkpoints": rows,

@@ -74,6 +74,8 @@ def test_sequence_resolve_and_step_scales_reach_the_editor(save_tiny_editor, tmp
     (["--resolve", "-1"], "--resolve: give the weight of the preserved keys"),
     (["--step-scales", "2,1"], "--step-scales: step_scales must be strictly ascending"),
     (["--step-scales", "1,x"], "--step-scales:"),
+    (["--resolve-max-norm", "3"], "--resolve-max-norm caps the re-solved edit: give --resolve too"),
+    (["--resolve", "1", "--resolve-max-norm", "0"], "--resolve-max-norm: give a number > 0"),
 ])
 def test_bad_sequence_input_fails_before_the_model_loads(save_tiny_editor, tmp_path, caplog, monkeypatch, argv,
                                                          message):

@@ -133,9 +133,31 @@ def test_evaluate_sequence_reports_the_resolve_and_ftl_ignores_it(tiny_llama):
 
     model, tokenizer = tiny_llama
     editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
-    guard = SequenceGuard(max_norm=3.0, resolve=KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED))
+    solve = KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED)
+    guard = SequenceGuard(max_norm=3.0, resolve=solve)
     result = evaluate_sequence(model, tokenizer, editor, toy_records(3), checkpoints=(3,), guard=guard)
     json.dumps(result)
     assert result["guard"]["resolve"] == {"weight": 1.0, "ridge": 1e-3, "prior": False}
     ftl = FineTuneEditor(model, FineTuneConfig(edit_last_k=1, steps=1))
     assert EditSequence(model, ftl, tokenizer.pad_token_id, guard=guard)._keys is None
+
+
+def test_a_capped_resolve_keeps_every_update_under_its_norm_before_the_search(tiny_llama):
+    """`KeySolve.max_norm` caps each re-solved update per weight inside the editor, so a step search (here
+    off) would check the capped edit; the uncapped re-solve of the same edit is larger."""
+    from instructedit.editor.guards import update_norm
+
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
+    batch = collate([build_example(r, tokenizer, Instruction()).edit for r in toy_records(2)], tokenizer.pad_token_id)
+    editor.projection = KeySolve({}, weight=0.0)
+    free = editor.edit(model, batch)
+    cap = 0.5 * min(float(update_norm(f).min().detach()) for f in free.factors.values())
+    editor.projection = KeySolve({}, weight=0.0, max_norm=cap)
+    capped = editor.edit(model, batch)
+    editor.projection = None
+    for name, factor in capped.factors.items():
+        assert torch.allclose(update_norm(factor), torch.full((2,), cap, dtype=torch.float64), rtol=1e-4), name
+    assert KeySolve({}, max_norm=cap).describe()["max_norm"] == cap
+    with pytest.raises(ValueError, match="max_norm"):
+        KeySolve({}, max_norm=0.0)

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from workbench.experiments.sequences import SequencePiece, editor_name, markdown, write_sequence_results
-from workbench.experiments.suite import SEQUENCES, SequenceExperiment, experiment_names
+from workbench.experiments.suite import MAIN, SEQUENCES, SequenceExperiment, experiment_names
 
 
 def _run(marks, n_records=500, source="assets/editors/instructedit"):
@@ -42,7 +42,8 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     assert {"sequence", "sequence-validation"} <= set(experiment_names())
     for experiment in SEQUENCES.values():
         assert all(editor_name(e) in ("instructedit", "mend-multitask", "ft-l") for e in experiment.editors)
-    assert SEQUENCES["sequence-validation"].tasks == (("zsre", "train"),)  # tries never read test records
+    validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
+    assert len(validation) == 2 and all(e.tasks == (("zsre", "train"),) for e in validation)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
     with pytest.raises(ValueError, match="not one of the experiment's editors"):
@@ -50,5 +51,6 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     with pytest.raises(ValueError, match="unknown option"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"max_nrom": 3.0}})
     # every variant of the test run was tried on validation records first
-    tried = SEQUENCES["sequence-validation"].variants
+    tried = {entry: options for e in validation for entry, options in e.variants.items()}
     assert all(tried.get(entry) == options for entry, options in SEQUENCES["sequence"].variants.items())
+    assert set(SEQUENCES["sequence"].editors) <= set(MAIN) | set(tried)

@@ -15,6 +15,8 @@ after each edit; `KeyMemory`), C0 the mean k kᵀ of the layer inputs of preserv
 `guards.preserved_sentences`: never a probe an evaluation scores), λ what one preserved position weighs against
 one edit position, ε a small ridge. In the factored form every row becomes ũ_r Aᵀ, so the edit stays low-rank, and
 the step search (`step_search.py`) scales the re-solved edit like any other (it is weaker along shared directions).
+`max_norm` caps each re-solved update's norm per weight before the search, so that the search checks the edit as
+it will be kept (a `SequenceGuard.max_norm` acts after the search and may cut an edit the search had just held).
 
 With C Cholesky-factored, A = X M⁻¹ K with X = C⁻¹Kᵀ and M = I + K X (Woodbury): one factorisation of the
 in x in matrix C per weight and edit and N right-hand sides, instead of a dense solve with in right-hand sides.
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from .edit import Edit, EditFactor
-from .guards import collect_keys
+from .guards import collect_keys, update_norm
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +44,25 @@ class KeySolve:
     weight: float = 1.0                            # λ: one preserved position against one edit position
     ridge: float = 1e-3                            # ε, relative to the edit keys' mean energy per dimension
     prior: dict[str, torch.Tensor] | None = None   # weight name -> P [in, in] (float64), earlier edits' keys
+    max_norm: float | None = None                  # cap of the re-solved ‖α ũᵀδ̃‖_F per weight, pre-search
 
     def __post_init__(self):
         if not (self.weight >= 0 and math.isfinite(self.weight)):
             raise ValueError(f"weight (λ) must be a finite number >= 0, got {self.weight}")
         if not (self.ridge > 0 and math.isfinite(self.ridge)):
             raise ValueError(f"ridge (ε) must be a finite number > 0, got {self.ridge}")
+        if self.max_norm is not None and not self.max_norm > 0:
+            raise ValueError(f"max_norm must be > 0 (or None: no cap), got {self.max_norm}")
 
     @classmethod
     def from_sentences(cls, model: nn.Module, tokenizer, weight_names: list[str], sentences: list[str],
-                       weight: float = 1.0, ridge: float = 1e-3) -> "KeySolve":
+                       weight: float = 1.0, ridge: float = 1e-3, max_norm: float | None = None) -> "KeySolve":
         if not sentences:
             raise ValueError("the re-solved edit needs at least one preserved sentence")
         keys = collect_keys(model, tokenizer, weight_names, sentences)
         log.info("re-solved edit: preserved keys of %d sentences (%d positions)", len(sentences),
                  len(next(iter(keys.values()))))
-        return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge)
+        return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge, max_norm=max_norm)
 
     def with_prior(self, prior: dict[str, torch.Tensor] | None) -> "KeySolve":
         return replace(self, prior=prior)
@@ -92,11 +97,19 @@ class KeySolve:
         for name, f in edit.factors.items():
             u = torch.stack([self.resolve_rows(name, f.u[b], inputs[name][b][rows[b]])
                              for b in range(f.u.shape[0])]) if name in inputs else f.u
-            factors[name] = EditFactor(u, f.d, f.alpha)
+            factors[name] = self._capped(EditFactor(u, f.d, f.alpha))
         return Edit(factors, dict(edit.meta))
 
+    def _capped(self, factor: EditFactor) -> EditFactor:
+        """The factor with each row's update norm at most `max_norm` (so the step search scales a capped edit)."""
+        if self.max_norm is None:
+            return factor
+        step = (self.max_norm / update_norm(factor).clamp(min=1e-30)).clamp(max=1.0)
+        return EditFactor(factor.u * step.to(factor.u.dtype).view(-1, 1, 1), factor.d, factor.alpha)
+
     def describe(self) -> dict:
-        return {"weight": self.weight, "ridge": self.ridge, "prior": self.prior is not None}
+        described = {"weight": self.weight, "ridge": self.ridge, "prior": self.prior is not None}
+        return described | ({"max_norm": self.max_norm} if self.max_norm is not None else {})
 
 
 class KeyMemory:

@@ -43,11 +43,15 @@ def _inputs(args) -> tuple[str, list[int], dict | None]:
             args.step_scales = validate_scales([float(v) for v in args.step_scales])
         except ValueError as err:
             raise ValueError(f"--step-scales: {err}") from None
-    for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm)):
+    if args.resolve_max_norm is not None and args.resolve is None:
+        raise ValueError("--resolve-max-norm caps the re-solved edit: give --resolve too")
+    for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm),
+                        ("--resolve-max-norm", args.resolve_max_norm)):
         if value is not None and not value > 0:
             raise ValueError(f"{flag}: give a number > 0, got {value}")
     if args.resolve is not None and not args.resolve >= 0:
-        raise ValueError(f"--resolve: give the weight of the preserved keys, a number >= 0 (e.g. 1), got {args.resolve}")
+        raise ValueError(f"--resolve: give the weight of the preserved keys, a number >= 0 (e.g. 1), "
+                         f"got {args.resolve}")
     if args.project_energy is not None and not 0 < args.project_energy < 1:
         raise ValueError(f"--project-energy: give a share between 0 and 1 (e.g. 0.99), got {args.project_energy}")
     catalog = checks.instruction_set(args.instruction_set) if args.instruction_set else None
@@ -67,7 +71,8 @@ def _editor(name: str, model, step_scales=None):
 def _guard(args, model, tokenizer, editor, records):
     from workbench.experiments.sequences import make_guard
 
-    options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy, "resolve": args.resolve}
+    options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy, "resolve": args.resolve,
+               "resolve_max_norm": args.resolve_max_norm}
     options = {k: v for k, v in options.items() if v is not None}
     def exclude() -> set[str]:
         return {p.prompt for r in records for p in r.locality}
@@ -136,6 +141,8 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolve", type=float, metavar="LAMBDA",
                    help="re-solve each edit against preserved keys (weight LAMBDA, e.g. 1) and the earlier edits' keys "
                         "(instructedit/editor/resolve.py)")
+    p.add_argument("--resolve-max-norm", type=float, metavar="C",
+                   help="cap each re-solved edit's update norm per weight before the step search (with --resolve)")
     p.add_argument("--step-scales", type=csv, metavar="S1,S2,...",
                    help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")

@@ -71,12 +71,8 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     log.info("sequence %s on %s/%s: %d records, checkpoints %s", piece.entry, piece.task, piece.split,
              len(records), checkpoints)
     started = time.process_time()
-    options = dict(experiment.variants.get(piece.entry, {}))
-    lifelong = bool(options.pop("lifelong_stats", False))
-    if "step_scales" in options:
-        editor = editor.with_settings(step_scales=tuple(options.pop("step_scales")))
-    guard = make_guard(options, model, tokenizer, editor, lambda: _task_probes(piece.task),
-                       QUICK_PRESERVED if quick else PRESERVED) if options else None
+    editor, guard, lifelong = sequence_setup(experiment.variants.get(piece.entry, {}), model, tokenizer, editor,
+                                             lambda: _task_probes(piece.task), QUICK_PRESERVED if quick else PRESERVED)
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
     result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", locality_probes=probes,
                                seed=experiment.seed, generation=True, lifelong_stats=lifelong, guard=guard)
@@ -84,6 +80,17 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
                "cpu_seconds": round(time.process_time() - started, 1)}
     atomic_write_json(piece.path, result)
     return result
+
+
+def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int = PRESERVED):
+    """What a variant's options make of an editor for a sequence: (the editor, with `step_scales` as its step
+    search where given; the `SequenceGuard` of the other options, None without any; `lifelong_stats`)."""
+    options = dict(options)
+    lifelong = bool(options.pop("lifelong_stats", False))
+    if "step_scales" in options:
+        editor = editor.with_settings(step_scales=tuple(options.pop("step_scales")))
+    guard = make_guard(options, model, tokenizer, editor, exclude, preserved) if options else None
+    return editor, guard, lifelong
 
 
 def variant_source(source: str, options: dict | None) -> str:
@@ -98,20 +105,24 @@ def _task_probes(task: str) -> set[str]:
 
 
 def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int = PRESERVED):
-    """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve); the preserved keys of its
-    projection or re-solve (from `preserved` known facts) never include a prompt of `exclude()` (the locality
-    probes the evaluation scores; called only when there are preserved keys to collect)."""
+    """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve, resolve_max_norm); the
+    preserved keys of its projection or re-solve (from `preserved` known facts) never include a prompt of
+    `exclude()` (the locality probes the evaluation scores; called only when there are keys to collect)."""
     from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
     from instructedit.editor.resolve import KeySolve
 
     options = dict(options)
     energy, weight = options.pop("energy", None), options.pop("resolve", None)
+    cap = options.pop("resolve_max_norm", None)
     sentences = preserved_sentences(exclude(), preserved) if energy is not None or weight is not None else []
     if energy is not None:
         options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names, sentences,
                                                              energy=energy, max_scale=1.0)
     if weight is not None:
-        options["resolve"] = KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=weight)
+        options["resolve"] = KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=weight,
+                                                     max_norm=cap)
+    elif cap is not None:
+        raise ValueError("resolve_max_norm caps the re-solved edit: it needs resolve")
     return SequenceGuard(**options)
 
 

@@ -60,7 +60,8 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy", "resolve", "step_scales")  # what a sequence variant may set
+# what a sequence variant may set
+GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy", "resolve", "resolve_max_norm", "step_scales")
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ class SequenceExperiment:
     An entry `editor+variant` runs the editor with the options `variants[entry]` gives: `lifelong_stats`
     (update the normalisation statistics at edit time), `scale` / `max_norm` (each edit's step, its norm cap
     per weight), `energy` (the preserved-key projection), see `instructedit.editor.guards`, and `resolve` (λ of
-    the re-solved edit, `instructedit.editor.resolve`); `step_scales` replaces the editor's edit-time step search
-    scales (`Editor.with_settings`; MEND editors only)."""
+    the re-solved edit, `instructedit.editor.resolve`; `resolve_max_norm` caps it before the step search);
+    `step_scales` replaces the editor's edit-time step search scales (`Editor.with_settings`; MEND editors only)."""
 
     editors: tuple[str, ...]
     tasks: tuple[tuple[str, str], ...]
@@ -96,13 +97,22 @@ TRIES = {"instructedit+lifelong": {"lifelong_stats": True}, "mend-multitask+life
          "instructedit+cap3": CAP, "mend-multitask+cap3": CAP,
          "instructedit+cap3+null": CAP | {"energy": 0.99}}
 WIDE_STEPS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # a re-solved edit is weaker: the search may go further
-RESOLVE_TRIES = {"instructedit+resolve1": {"resolve": 1.0, "step_scales": WIDE_STEPS},
-                 "instructedit+resolve10": {"resolve": 10.0, "step_scales": WIDE_STEPS},
-                 "instructedit+resolve1+cap3": {"resolve": 1.0, "step_scales": WIDE_STEPS} | CAP,
-                 "mend-multitask+resolve1": {"resolve": 1.0, "step_scales": WIDE_STEPS}}
+RESOLVE = {"resolve": 1.0, "step_scales": WIDE_STEPS}
+RESOLVE_TRIES = {"instructedit+resolve1": RESOLVE, "instructedit+resolve10": RESOLVE | {"resolve": 10.0},
+                 "instructedit+resolve1+cap3": RESOLVE | CAP,
+                 "instructedit+resolve1+precap3": RESOLVE | {"resolve_max_norm": 3.0},
+                 "instructedit+resolve100+precap3": RESOLVE | {"resolve": 100.0, "resolve_max_norm": 3.0},
+                 "instructedit+resolve10+precap3": RESOLVE | {"resolve": 10.0, "resolve_max_norm": 3.0},
+                 "instructedit+resolve1+precap1": RESOLVE | {"resolve_max_norm": 1.0},
+                 "instructedit+resolve10+precap1": RESOLVE | {"resolve": 10.0, "resolve_max_norm": 1.0},
+                 "mend-multitask+resolve10+precap3": RESOLVE | {"resolve": 10.0, "resolve_max_norm": 3.0},
+                 "mend-multitask+resolve10+precap1": RESOLVE | {"resolve": 10.0, "resolve_max_norm": 1.0}}
+# chosen on validation (assets/results/sequence-validation-resolve.md: the best mean of generation retention and
+# generation locality at the largest T, 100), then run once on the test records
+CHOSEN = ("instructedit+resolve10+precap1", "mend-multitask+resolve10+precap1")
 SEQUENCES: dict[str, SequenceExperiment] = {
-    "sequence": SequenceExperiment(MAIN + ("instructedit+cap3",), (("zsre", "test"), ("recent", "test")),
-                                   variants={"instructedit+cap3": CAP}),
+    "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
+                                   variants={entry: RESOLVE_TRIES[entry] for entry in CHOSEN}),
     "sequence-validation": SequenceExperiment(MAIN + tuple(TRIES), (("zsre", "train"),), (1, 10, 100), TRIES),
     # the re-solved edit (instructedit/editor/resolve.py) against the shipped step search alone, same records
     "sequence-validation-resolve": SequenceExperiment(tuple(RESOLVE_TRIES) + ("instructedit",), (("zsre", "train"),),
