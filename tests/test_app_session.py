@@ -149,13 +149,16 @@ def test_handlers_keep_undo_export_load_and_errors(app_state, tmp_path):
             _form(prompt, target, subject, topic=None)))
     assert list(history["#"]) == [1, 2, 3] and [v for _, v in choices.choices] == [1, 2, 3]
     assert note.startswith("Kept edit #3.") and download.endswith(".json")
+    replay = dict(zip(SESSION_OUTPUTS, handlers.load_event(None, download)))  # the same edits made again, in order
+    assert list(replay["history"]["Plain prompt now continues"]) == list(history["Plain prompt now continues"])
     out = dict(zip(SESSION_OUTPUTS, handlers.undo_event(state, 2)))
     assert list(out["history"]["#"]) == [1, 3] and "Undid edit #2" in out["session_notice"]
     exported = json.loads(Path(out["download"]).read_text())
     assert [e["target"] for e in exported["edits"]] == ["Rome", "Berlin"]
     other = dict(zip(SESSION_OUTPUTS, handlers.load_event(None, out["download"])))
+    # edits 1 and 3 made again without edit 2 ever made: edit 3 was computed with edit 2 there (its model and
+    # its keys in the re-solve's prior), so only the edits, not their re-checks, must be the same
     assert list(other["history"]["Target"]) == ["Rome", "Berlin"] and other["session"] is not state
-    assert list(other["history"]["Plain prompt now continues"]) == list(out["history"]["Plain prompt now continues"])
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**GOOD_FILE, "version": 3}))
     with pytest.raises(gr.Error, match="Session file: version must be 1"):
@@ -178,3 +181,18 @@ def test_sessions_are_isolated(app_state, tmp_path):
     before, after = handlers.ask_event(first, "The Colosseum is in", 5)
     assert after == first.ask("The Colosseum is in", 5)[1] != second.ask("The Colosseum is in", 5)[1]
     assert before == first.ask("The Colosseum is in", 5)[0] == second.ask("The Colosseum is in", 5)[0]
+
+
+def test_the_apps_sessions_re_solve_each_edit_against_the_earlier_ones(app_state, tmp_path):
+    """A session made by the handlers edits with the setting chosen on validation (`suite.SESSION_OPTIONS`): the
+    re-solve (λ, cap) as its guard, the wider step search on a view of the editor (the shared editor unchanged)."""
+    from workbench.experiments.suite import SESSION_OPTIONS
+
+    handlers = SessionHandlers(app_state, folder=tmp_path)
+    session = handlers.keep_event(None, *dataclasses.astuple(_form(*EDITS[0])))[0]
+    handlers.keep_event(session, *dataclasses.astuple(_form(*EDITS[1])))
+    resolve = session.sequence.guard.resolve
+    assert (resolve.weight, resolve.max_norm) == (SESSION_OPTIONS["resolve"], SESSION_OPTIONS["resolve_max_norm"])
+    assert session.editor.config.step_scales == SESSION_OPTIONS["step_scales"]
+    assert app_state.editor("instructedit").config.step_scales != SESSION_OPTIONS["step_scales"]
+    assert sorted(session.sequence._keys._open) == [k.index for k in session.kept]  # both edits' keys: the prior

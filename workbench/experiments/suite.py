@@ -110,6 +110,7 @@ RESOLVE_TRIES = {"instructedit+resolve1": RESOLVE, "instructedit+resolve10": RES
 # chosen on validation (assets/results/sequence-validation-resolve.md: the best mean of generation retention and
 # generation locality at the largest T, 100), then run once on the test records
 CHOSEN = ("instructedit+resolve10+precap1", "mend-multitask+resolve10+precap1")
+SESSION_OPTIONS = RESOLVE_TRIES[CHOSEN[0]]  # what the app's session of many edits runs with (any MEND editor)
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
                                    variants={entry: RESOLVE_TRIES[entry] for entry in CHOSEN}),

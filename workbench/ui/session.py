@@ -4,11 +4,13 @@ re-checks of every kept edit, questions to the edited model, and the session as 
 One `Session` per browser session (the app keeps it in a gr.State): the shared base model is never written,
 every forward runs under the session's cumulative edit through the per-thread hooks. Edit k is computed
 on the model as edited by the kept edits 1..k-1 (`EditSequence.edit_next`), with the form's seen
-instruction (the editor contract decides whether the editor reads it).
+instruction (the editor contract decides whether the editor reads it); the app gives it the sequence setting
+chosen on validation (`AppState.session_editor`: each edit re-solved against the earlier ones' keys, capped).
 
 The session file holds the form fields of every kept edit and the last re-check, never tensors: loading it
 makes the edits again, in order, on this app's model and editor (an edit is a deterministic function of
-them), so a file cannot carry code or weights. Loading checks every field and names the one at fault.
+them and of the edits before it), so a file cannot carry code or weights. After an undo, a later edit made again
+can differ from the kept one, which was computed with the undone edit present. Loading checks every field and names the one at fault.
 """
 from __future__ import annotations
 
@@ -70,10 +72,10 @@ class Session:
     """The kept edits of one browser session on the shared model (see the module docstring)."""
 
     def __init__(self, model, tokenizer, editor: EditorContract, editor_name: str, model_spec: str,
-                 catalog: dict | None = None):
+                 catalog: dict | None = None, guard=None):
         self.model, self.tokenizer, self.editor = model, tokenizer, editor
         self.editor_name, self.model_spec, self.catalog = editor_name, model_spec, catalog
-        self.sequence = EditSequence(model, editor, tokenizer.pad_token_id)
+        self.sequence = EditSequence(model, editor, tokenizer.pad_token_id, guard=guard)
         self.kept: list[KeptEdit] = []
         self.checks: dict[int, Check] = {}
         self.id = uuid.uuid4().hex[:12]

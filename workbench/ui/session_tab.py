@@ -92,8 +92,8 @@ class SessionHandlers:
 
     def _new_session(self, editor_name: str) -> Session:
         model, tokenizer = self.state.model()
-        editor = self.state.editor(editor_name)
-        return Session(model, tokenizer, editor, editor_name, self.state.settings.model, self.state.catalog)
+        editor, guard = self.state.session_editor(editor_name)
+        return Session(model, tokenizer, editor, editor_name, self.state.settings.model, self.state.catalog, guard)
 
     def _session_for(self, session: Session | None, editor_name: str) -> Session:
         if session is not None and session.kept and session.editor_name != editor_name:

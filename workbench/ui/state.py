@@ -149,6 +149,7 @@ class AppState:
         self._lock = threading.Lock()
         self._model = None
         self._editors: dict = {}
+        self._session_editors: dict = {}
 
     # ---- model ---------------------------------------------------------------------------------
     def model(self):
@@ -212,6 +213,22 @@ class AppState:
                 if name not in self._editors:
                     self._editors[name] = self._load_editor(name, model)
         return self._editors[name]
+
+    def session_editor(self, name: str):
+        """(editor, guard) for a session of many edits with editor `name`, built once: the sequence setting chosen
+        on validation (`suite.SESSION_OPTIONS`: every edit re-solved against the earlier edits' keys and 300 known
+        facts', capped before a wider step search; `instructedit/editor/resolve.py`)."""
+        if name not in self._session_editors:
+            from workbench.experiments.sequences import sequence_setup
+            from workbench.experiments.suite import SESSION_OPTIONS
+
+            editor = self.editor(name)
+            model, tokenizer = self.model()
+            with self._lock:
+                if name not in self._session_editors:
+                    view, guard, _ = sequence_setup(SESSION_OPTIONS, model, tokenizer, editor, set)
+                    self._session_editors[name] = (view, guard)
+        return self._session_editors[name]
 
     def _check_name(self, name) -> None:
         names = self.editor_names()
