@@ -124,6 +124,11 @@ def update_norm(factor: EditFactor) -> torch.Tensor:
     return factor.alpha.double().abs() * gram.sum((-1, -2)).clamp(min=0).sqrt()
 
 
+def cap_steps(factor: EditFactor, max_norm: float) -> torch.Tensor:
+    """Per batch row, the step that brings ‖α ũᵀδ̃‖_F down to `max_norm` (float64; > 1 where it is below)."""
+    return max_norm / update_norm(factor).clamp(min=1e-30)
+
+
 @dataclass
 class SequenceGuard:
     """What an `EditSequence` does to each new edit: re-solve it while the editor computes it (`resolve`, the
@@ -147,7 +152,7 @@ class SequenceGuard:
         for name, f in edit.factors.items():
             step = torch.full((f.u.shape[0],), self.scale, dtype=torch.float64, device=f.u.device)
             if self.max_norm is not None:
-                step = torch.minimum(step, self.max_norm / update_norm(f).clamp(min=1e-30))
+                step = torch.minimum(step, cap_steps(f, self.max_norm))
             factors[name] = EditFactor(f.u * step.to(f.u.dtype).view(-1, 1, 1), f.d, f.alpha)
         return Edit(factors, dict(edit.meta))
 

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .edit import Edit, EditFactor
-from .guards import collect_keys, update_norm
+from .guards import cap_steps, collect_keys
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class KeySolve:
         """The factor with each row's update norm at most `max_norm` (so the step search scales a capped edit)."""
         if self.max_norm is None:
             return factor
-        step = (self.max_norm / update_norm(factor).clamp(min=1e-30)).clamp(max=1.0)
+        step = cap_steps(factor, self.max_norm).clamp(max=1.0)
         return EditFactor(factor.u * step.to(factor.u.dtype).view(-1, 1, 1), factor.d, factor.alpha)
 
     def describe(self) -> dict:
