@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from instructedit.models import editable_weight_names, family_of, load_model
-from instructedit.models import families
+from instructedit.models import families, small_rows
 
 
 def test_two_halves_match_full_forward(tiny):
@@ -85,7 +85,7 @@ def test_default_model_two_halves_exact(default_model):
     assert (full - split).abs().max() < 1e-3
 
 
-@pytest.mark.parametrize("rows", [1, 3, families.SMALL_HEAD_ROWS, families.SMALL_HEAD_ROWS + 5])
+@pytest.mark.parametrize("rows", [1, 3, small_rows.SMALL_HEAD_ROWS, small_rows.SMALL_HEAD_ROWS + 5])
 def test_head_matches_the_models_own_head(tiny, rows):
     """The few-rows W·hᵀ path and the plain path give the model's logits and the same gradient."""
     model, _ = tiny
@@ -102,3 +102,42 @@ def test_head_matches_the_models_own_head(tiny, rows):
     expected.backward(grad_out)
     torch.testing.assert_close(hidden.grad, expected_hidden.grad, rtol=1e-5, atol=1e-5)
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, small_rows.SMALL_BLOCK_ROWS, 9, small_rows.PACKED_ROWS,
+                                  small_rows.PACKED_ROWS + 3])
+@pytest.mark.parametrize("grad", [False, True])
+def test_every_linear_of_a_loaded_model_gives_f_linear_values_and_gradients(tiny_llama, rows, grad):
+    """Each kernel `small_rows_linear` picks (packed oneDNN without autograd, W·xᵀ with it, F.linear past the
+    limits) gives what `F.linear` gives, for the blocks' projections and the head; gradients too."""
+    model, _ = tiny_llama
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all("forward" in vars(m) for m in linears)  # load_model rerouted every one
+    torch.manual_seed(rows)
+    for linear in linears:
+        x = torch.randn(1, rows, linear.in_features, requires_grad=grad)
+        with torch.set_grad_enabled(grad):
+            out = linear(x)
+        expected_x = x.detach().clone().requires_grad_(grad)
+        with torch.set_grad_enabled(grad):
+            expected = torch.nn.functional.linear(expected_x, linear.weight, linear.bias)
+        assert out.shape == expected.shape and out.is_contiguous()
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+        if grad:
+            grad_out = torch.randn_like(expected)
+            out.backward(grad_out)
+            expected.backward(grad_out)
+            torch.testing.assert_close(x.grad, expected_x.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_the_packed_weight_follows_an_in_place_change():
+    """The no-grad kernel reads a packed copy of the weight: a weight changed in place is packed again."""
+    linear = torch.nn.Linear(16, 24).requires_grad_(False)
+    small_rows.use_small_rows_linears(torch.nn.Sequential(linear))
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        before = linear(x)
+        linear.weight.add_(1.0)
+        after = linear(x)
+    torch.testing.assert_close(after, torch.nn.functional.linear(x, linear.weight, linear.bias))
+    assert not torch.allclose(before, after)

@@ -5,13 +5,13 @@ can be computed once and the top blocks re-run per step: `embed`, `run_blocks`, 
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .small_rows import small_rows_linear
 
 
 @dataclass(frozen=True)
@@ -161,15 +161,11 @@ def _run_registry(model: nn.Module, state: BlockInput, start: int, stop: int | N
     return BlockInput(hidden, state.extra)
 
 
-SMALL_HEAD_ROWS = 64  # up to this many positions, the CPU head runs as W·hᵀ (see `head`)
-
-
 def head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """Final norm and LM head: logits for the given hidden states (any leading shape).
 
-    Training and scoring need logits at a few positions only. For 2-64 rows on CPU, W·hᵀ is 1.2-4x
-    faster than `F.linear` (h·Wᵀ picks a slow kernel for a [d, vocab] transposed weight; forward and
-    backward, measured with bench/bench_train_step.py); the values agree to float rounding."""
+    Training and scoring need logits at a few positions only: on CPU the head then runs through the faster
+    few-rows kernels of `small_rows.small_rows_linear` (values equal to float rounding)."""
     return HEADS[family_of(model).path](model, hidden)
 
 
@@ -183,26 +179,6 @@ def _norm_head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
 def _output_logits(model: nn.Module, normed: torch.Tensor) -> torch.Tensor:
     output = model.get_output_embeddings()
     return small_rows_linear(output, normed) if isinstance(output, nn.Linear) else output(normed)
-
-
-def small_rows_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """`linear(x)`, as W·hᵀ for up to SMALL_HEAD_ROWS rows on CPU (the faster kernel there, see `head`)."""
-    rows = x.reshape(-1, x.shape[-1])
-    if x.device.type != "cpu" or len(rows) > SMALL_HEAD_ROWS:
-        return F.linear(x, linear.weight, linear.bias)
-    logits = (linear.weight @ rows.T).T.contiguous()
-    if linear.bias is not None:
-        logits = logits + linear.bias
-    return logits.reshape(*x.shape[:-1], logits.shape[-1])
-
-
-def use_small_rows_head(model: nn.Module) -> None:
-    """The model's own forward (generation: one position per row per step) takes the LM head through
-    `small_rows_linear` as well: at 2-9 rows the head is 2-3x faster (29 -> 9 ms at 2 rows for SmolLM2's
-    49,152 x 576 head on 2 cores), values equal to float rounding. Idempotent; other heads are left alone."""
-    output = model.get_output_embeddings()
-    if isinstance(output, nn.Linear) and "forward" not in vars(output):
-        output.forward = functools.partial(small_rows_linear, output)
 
 
 def _logits_pass_through(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..paths import cache_dir
-from .families import family_of, use_small_rows_head
+from .families import family_of
+from .small_rows import use_small_rows_linears
 from .tiny import tiny_model
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def load_model(spec: str = DEFAULT_MODEL, dtype: torch.dtype = torch.float32, de
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.requires_grad_(False).eval().to(device)
-    use_small_rows_head(model)
+    use_small_rows_linears(model)
     model.config.instructedit_spec = spec
     return model, tokenizer
 
