@@ -64,3 +64,23 @@ def test_projected_edits_leave_preserved_keys_unchanged_and_keep_their_own_direc
     assert torch.allclose((u * v).sum(-1), (u * u).sum(-1), rtol=1e-4)  # each row's effect along itself kept
     with pytest.raises(ValueError, match="max_scale"):
         KeyProjection({}, max_scale=0.5)
+
+
+def test_preserved_sentences_come_from_the_named_source_and_leave_out_excluded_prompts(shared_data):
+    """The default source is ROME known facts; `known+counterfact` alternates them with CounterFact's training
+    neighbourhood facts; an excluded prompt never appears; an unknown source names the option and the choices."""
+    from instructedit.data.enrich import load_known_facts
+    from instructedit.editor.guards import PRESERVED_SOURCES, preserved_sentences
+
+    facts = load_known_facts()
+    known = preserved_sentences(set(), 6)
+    assert known == [f"{f.probe.prompt} {f.probe.answer}" for f in facts[:6]]
+    excluded = {facts[0].probe.prompt, facts[2].probe.prompt}
+    kept = preserved_sentences(excluded, 6)
+    assert kept[0] == known[1] and not any(s.startswith(tuple(excluded)) for s in kept)
+    mixed = preserved_sentences(set(), 6, "known+counterfact")
+    assert mixed[0::2] == known[:3] and not set(mixed[1::2]) & set(known)
+    pairs = dict(PRESERVED_SOURCES["known+counterfact"]())
+    assert len(pairs) > 1000  # both sources together reach the counts the sequence variants ask for
+    with pytest.raises(ValueError, match="preserved_from must be one of"):
+        preserved_sentences(set(), 3, "wikipedia")

@@ -37,10 +37,13 @@ def test_the_woodbury_solve_equals_the_ridge_solution():
     expected = u @ torch.linalg.solve(gram + cost, gram).T
     assert torch.allclose(solve.resolve_rows("w", u, keys), expected, atol=1e-10)
     assert torch.equal(solve.resolve_rows("w", u, keys[:0]), u)  # no key of its own: left as it is
+    weighted = KeySolve(solve.preserved, weight=0.7, ridge=1e-2, prior=solve.prior, prior_weight=4.0)
+    expected = u @ torch.linalg.solve(gram + cost + 3.0 * solve.prior["w"], gram).T  # P counted 4 times
+    assert torch.allclose(weighted.resolve_rows("w", u, keys), expected, atol=1e-10)
 
 
 @pytest.mark.parametrize("bad, message", [({"weight": -1.0}, "weight"), ({"ridge": 0.0}, "ridge"),
-                                          ({"ridge": float("nan")}, "ridge")])
+                                          ({"ridge": float("nan")}, "ridge"), ({"prior_weight": -2.0}, "prior_weight")])
 def test_bad_settings_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         KeySolve({}, **bad)

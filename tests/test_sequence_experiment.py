@@ -43,13 +43,15 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     for experiment in SEQUENCES.values():
         assert all(editor_name(e) in ("instructedit", "mend-multitask", "ft-l") for e in experiment.editors)
     validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
-    assert len(validation) == 2 and all(e.tasks == (("zsre", "train"),) for e in validation)  # tries: no test record
+    assert len(validation) == 5 and all(e.tasks == (("zsre", "train"),) for e in validation)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
     with pytest.raises(ValueError, match="not one of the experiment's editors"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"instructedit+cap3": {"max_norm": 3.0}})
     with pytest.raises(ValueError, match="unknown option"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"max_nrom": 3.0}})
+    with pytest.raises(ValueError, match="preserved must be a whole number"):
+        SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"resolve": 1.0, "preserved": 0}})
     # every variant of the test run was tried on validation records first
     tried = {entry: options for e in validation for entry, options in e.variants.items()}
     assert all(tried.get(entry) == options for entry, options in SEQUENCES["sequence"].variants.items())

@@ -19,13 +19,14 @@ own direction is kept (`max_scale` 1: no rescaling). MEND cannot re-solve its ed
 approximation: how much each edit keeps is measured by the sequence experiments, not assumed.
 
 The preserved sentences must not be the probes an evaluation scores: `preserved_sentences` takes ROME known
-facts and leaves out every prompt it is told to exclude.
+facts (or another of `PRESERVED_SOURCES`) and leaves out every prompt it is told to exclude.
 """
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
+from itertools import chain, zip_longest
 from typing import TYPE_CHECKING
 
 import torch
@@ -41,13 +42,40 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def preserved_sentences(exclude: set[str], count: int = 300) -> list[str]:
-    """`count` ROME known facts as full sentences ("prompt answer"), none whose prompt is in `exclude`."""
+def _known_fact_sentences() -> list[tuple[str, str]]:
     from ..data.enrich import load_known_facts
 
-    chosen = [f"{f.probe.prompt} {f.probe.answer}" for f in load_known_facts() if f.probe.prompt not in exclude]
+    return [(f.probe.prompt, f"{f.probe.prompt} {f.probe.answer}") for f in load_known_facts()]
+
+
+def _counterfact_neighbour_sentences() -> list[tuple[str, str]]:
+    """CounterFact (ROME variant) training records' neighbourhood facts: true facts about other subjects."""
+    from ..data.tasks import load_split
+
+    return [(p.prompt, f"{p.prompt} {p.answer}") for r in load_split("counterfact-rome", "train") for p in r.locality]
+
+
+def _interleaved(*sources) -> list[tuple[str, str]]:
+    """One sentence of each source in turn, so that any prefix mixes them."""
+    return [item for item in chain.from_iterable(zip_longest(*(source() for source in sources))) if item is not None]
+
+
+# where preserved sentences come from: name -> (prompt, sentence) pairs, in the order they are taken
+PRESERVED_SOURCES = {
+    "known": _known_fact_sentences,
+    "known+counterfact": lambda: _interleaved(_known_fact_sentences, _counterfact_neighbour_sentences),
+}
+
+
+def preserved_sentences(exclude: set[str], count: int = 300, source: str = "known") -> list[str]:
+    """`count` full sentences ("prompt answer") from `PRESERVED_SOURCES[source]` (ROME known facts by default),
+    none whose prompt is in `exclude`."""
+    if source not in PRESERVED_SOURCES:
+        raise ValueError(f"preserved_from must be one of {sorted(PRESERVED_SOURCES)}, got {source!r}")
+    chosen = [sentence for prompt, sentence in PRESERVED_SOURCES[source]() if prompt not in exclude]
     if len(chosen) < count:
-        log.warning("preserved keys: only %d known facts left after excluding %d prompts", len(chosen), len(exclude))
+        log.warning("preserved keys: only %d sentences of %s left after excluding %d prompts", len(chosen), source,
+                    len(exclude))
     return chosen[:count]
 
 

@@ -11,7 +11,7 @@ edit's own keys K (the layer inputs at the edited positions, [N, in]) and pay fo
     C = P + λ·N·C0 + ε·tr(KᵀK)/in·I,
 
 with P the Gram matrix of every position of a sequence's earlier edits (their keys taken on the model as edited,
-after each edit; `KeyMemory`), C0 the mean k kᵀ of the layer inputs of preserved sentences (known facts,
+after each edit; `KeyMemory`; `prior_weight` x P where earlier edits should weigh more than one position each), C0 the mean k kᵀ of the layer inputs of preserved sentences (known facts,
 `guards.preserved_sentences`: never a probe an evaluation scores), λ what one preserved position weighs against
 one edit position, ε a small ridge. In the factored form every row becomes ũ_r Aᵀ, so the edit stays low-rank, and
 the step search (`step_search.py`) scales the re-solved edit like any other (it is weaker along shared directions).
@@ -45,24 +45,29 @@ class KeySolve:
     ridge: float = 1e-3                            # ε, relative to the edit keys' mean energy per dimension
     prior: dict[str, torch.Tensor] | None = None   # weight name -> P [in, in] (float64), earlier edits' keys
     max_norm: float | None = None                  # cap of the re-solved ‖α ũᵀδ̃‖_F per weight, pre-search
+    prior_weight: float = 1.0                      # what one earlier edit's position weighs in C (P x this)
 
     def __post_init__(self):
         if not (self.weight >= 0 and math.isfinite(self.weight)):
             raise ValueError(f"weight (λ) must be a finite number >= 0, got {self.weight}")
         if not (self.ridge > 0 and math.isfinite(self.ridge)):
             raise ValueError(f"ridge (ε) must be a finite number > 0, got {self.ridge}")
+        if not (self.prior_weight >= 0 and math.isfinite(self.prior_weight)):
+            raise ValueError(f"prior_weight must be a finite number >= 0, got {self.prior_weight}")
         if self.max_norm is not None and not self.max_norm > 0:
             raise ValueError(f"max_norm must be > 0 (or None: no cap), got {self.max_norm}")
 
     @classmethod
     def from_sentences(cls, model: nn.Module, tokenizer, weight_names: list[str], sentences: list[str],
-                       weight: float = 1.0, ridge: float = 1e-3, max_norm: float | None = None) -> "KeySolve":
+                       weight: float = 1.0, ridge: float = 1e-3, max_norm: float | None = None,
+                       prior_weight: float = 1.0) -> "KeySolve":
         if not sentences:
             raise ValueError("the re-solved edit needs at least one preserved sentence")
         keys = collect_keys(model, tokenizer, weight_names, sentences)
         log.info("re-solved edit: preserved keys of %d sentences (%d positions)", len(sentences),
                  len(next(iter(keys.values()))))
-        return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge, max_norm=max_norm)
+        return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge, max_norm=max_norm,
+                   prior_weight=prior_weight)
 
     def with_prior(self, prior: dict[str, torch.Tensor] | None) -> "KeySolve":
         return replace(self, prior=prior)
@@ -74,8 +79,8 @@ class KeySolve:
         cost = torch.eye(n_in, dtype=torch.float64, device=keys.device) * (self.ridge * max(energy, 1e-12))
         if name in self.preserved and self.weight:
             cost = cost + self.preserved[name].to(keys.device) * (self.weight * len(keys))
-        if self.prior is not None and name in self.prior:
-            cost = cost + self.prior[name].to(keys.device)
+        if self.prior is not None and name in self.prior and self.prior_weight:
+            cost = cost + self.prior[name].to(keys.device) * self.prior_weight
         return cost
 
     def resolve_rows(self, name: str, u: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -109,6 +114,7 @@ class KeySolve:
 
     def describe(self) -> dict:
         described = {"weight": self.weight, "ridge": self.ridge, "prior": self.prior is not None}
+        described |= {"prior_weight": self.prior_weight} if self.prior_weight != 1.0 else {}
         return described | ({"max_norm": self.max_norm} if self.max_norm is not None else {})
 
 

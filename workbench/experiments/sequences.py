@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality")
 QUICK_CHECKPOINTS = (1, 2)
 QUICK_LOCALITY_PROBES = 4  # --quick: the fixed locality probes re-scored at each checkpoint (all otherwise)
-PRESERVED = 300       # known facts whose layer inputs a variant's preserved-key projection keeps (guards.py)
-QUICK_PRESERVED = 20  # --quick: the same projection from fewer of them
+PRESERVED = 300       # sentences whose layer inputs a variant's preserved keys are (guards.py), unless it sets `preserved`
+QUICK_PRESERVED = 20  # --quick: at most this many of them
 
 
 def editor_name(entry: str) -> str:
@@ -72,7 +72,7 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
              len(records), checkpoints)
     started = time.process_time()
     editor, guard, lifelong = sequence_setup(experiment.variants.get(piece.entry, {}), model, tokenizer, editor,
-                                             lambda: _task_probes(piece.task), QUICK_PRESERVED if quick else PRESERVED)
+                                             lambda: _task_probes(piece.task), QUICK_PRESERVED if quick else None)
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
     result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", locality_probes=probes,
                                seed=experiment.seed, generation=True, lifelong_stats=lifelong, guard=guard)
@@ -82,7 +82,7 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     return result
 
 
-def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int = PRESERVED):
+def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None):
     """What a variant's options make of an editor for a sequence: (the editor, with `step_scales` as its step
     search where given; the `SequenceGuard` of the other options, None without any; `lifelong_stats`)."""
     options = dict(options)
@@ -104,25 +104,30 @@ def _task_probes(task: str) -> set[str]:
     return {p.prompt for split in SPLITS[task] for r in load_split(task, split) for p in r.locality}
 
 
-def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int = PRESERVED):
-    """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve, resolve_max_norm); the
-    preserved keys of its projection or re-solve (from `preserved` known facts) never include a prompt of
-    `exclude()` (the locality probes the evaluation scores; called only when there are keys to collect)."""
+def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None):
+    """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve, resolve_max_norm,
+    resolve_prior: the weight of the earlier edits' keys); the
+    preserved keys of its projection or re-solve (`preserved` sentences, PRESERVED by default, from the
+    source `preserved_from`, ROME known facts by default; the argument `preserved` caps the count, as --quick
+    does) never include a prompt of `exclude()` (the locality probes the evaluation scores; called only when
+    there are keys to collect)."""
     from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
     from instructedit.editor.resolve import KeySolve
 
     options = dict(options)
     energy, weight = options.pop("energy", None), options.pop("resolve", None)
-    cap = options.pop("resolve_max_norm", None)
-    sentences = preserved_sentences(exclude(), preserved) if energy is not None or weight is not None else []
+    cap, prior_weight = options.pop("resolve_max_norm", None), options.pop("resolve_prior", 1.0)
+    count, source = options.pop("preserved", PRESERVED), options.pop("preserved_from", "known")
+    count = min(count, preserved) if preserved is not None else count
+    sentences = preserved_sentences(exclude(), count, source) if energy is not None or weight is not None else []
     if energy is not None:
         options["projection"] = KeyProjection.from_sentences(model, tokenizer, editor.weight_names, sentences,
                                                              energy=energy, max_scale=1.0)
     if weight is not None:
         options["resolve"] = KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=weight,
-                                                     max_norm=cap)
-    elif cap is not None:
-        raise ValueError("resolve_max_norm caps the re-solved edit: it needs resolve")
+                                                     max_norm=cap, prior_weight=prior_weight)
+    elif cap is not None or prior_weight != 1.0:
+        raise ValueError("resolve_max_norm and resolve_prior shape the re-solved edit: they need resolve")
     return SequenceGuard(**options)
 
 

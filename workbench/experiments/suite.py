@@ -61,7 +61,8 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 # what a sequence variant may set
-GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy", "resolve", "resolve_max_norm", "step_scales")
+GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy", "resolve", "resolve_max_norm", "resolve_prior",
+                 "step_scales", "preserved", "preserved_from")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ class SequenceExperiment:
     An entry `editor+variant` runs the editor with the options `variants[entry]` gives: `lifelong_stats`
     (update the normalisation statistics at edit time), `scale` / `max_norm` (each edit's step, its norm cap
     per weight), `energy` (the preserved-key projection), see `instructedit.editor.guards`, and `resolve` (λ of
-    the re-solved edit, `instructedit.editor.resolve`; `resolve_max_norm` caps it before the step search);
+    the re-solved edit, `instructedit.editor.resolve`; `resolve_max_norm` caps it before the step search,
+    `resolve_prior` weighs the earlier edits' keys);
+    `preserved` / `preserved_from` (how many sentences the preserved keys come from, and which source of
+    `guards.PRESERVED_SOURCES`: 300 ROME known facts by default);
     `step_scales` replaces the editor's edit-time step search scales (`Editor.with_settings`; MEND editors only)."""
 
     editors: tuple[str, ...]
@@ -89,6 +93,8 @@ class SequenceExperiment:
             unknown = set(options) - set(GUARD_OPTIONS)
             if unknown:
                 raise ValueError(f"variants[{entry}]: unknown option(s) {sorted(unknown)}; known: {GUARD_OPTIONS}")
+            if not isinstance(options.get("preserved", 1), int) or options.get("preserved", 1) < 1:
+                raise ValueError(f"variants[{entry}]: preserved must be a whole number of sentences >= 1")
 
 
 MAIN = ("instructedit", "mend-multitask", "ft-l")
@@ -111,6 +117,18 @@ RESOLVE_TRIES = {"instructedit+resolve1": RESOLVE, "instructedit+resolve10": RES
 # generation locality at the largest T, 100), then run once on the test records
 CHOSEN = ("instructedit+resolve10+precap1", "mend-multitask+resolve10+precap1")
 SESSION_OPTIONS = RESOLVE_TRIES[CHOSEN[0]]  # what the app's session of many edits runs with (any MEND editor)
+# preserved keys from more sentences and from more kinds of text than 300 known facts (the zsRE locality probes
+# are NQ questions): tried on validation beside the chosen setting (assets/results/sequence-validation-keys.md)
+KEY_TRIES = {CHOSEN[0]: RESOLVE_TRIES[CHOSEN[0]],
+             "instructedit+resolve10+precap1+known1000": RESOLVE_TRIES[CHOSEN[0]] | {"preserved": 1000},
+             "instructedit+resolve10+precap1+mixed1000": RESOLVE_TRIES[CHOSEN[0]] | {
+                 "preserved": 1000, "preserved_from": "known+counterfact"}}
+# smaller caps on the re-solved edit than the chosen 1 (1 beat 3 on both retention and locality)
+CAP_TRIES = {"instructedit+resolve10+precap0.5": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_max_norm": 0.5},
+             "instructedit+resolve10+precap0.3": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_max_norm": 0.3}}
+# the earlier edits' keys weighing more in the re-solve (retention is what the cap trades away)
+PRIOR_TRIES = {"instructedit+resolve10+precap1+prior10": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_prior": 10.0},
+               "instructedit+resolve10+precap1+prior100": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_prior": 100.0}}
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
                                    variants={entry: RESOLVE_TRIES[entry] for entry in CHOSEN}),
@@ -118,6 +136,10 @@ SEQUENCES: dict[str, SequenceExperiment] = {
     # the re-solved edit (instructedit/editor/resolve.py) against the shipped step search alone, same records
     "sequence-validation-resolve": SequenceExperiment(tuple(RESOLVE_TRIES) + ("instructedit",), (("zsre", "train"),),
                                                       (1, 10, 100), RESOLVE_TRIES),
+    "sequence-validation-keys": SequenceExperiment(tuple(KEY_TRIES), (("zsre", "train"),), (1, 10, 100), KEY_TRIES),
+    "sequence-validation-cap": SequenceExperiment(tuple(CAP_TRIES), (("zsre", "train"),), (1, 10, 100), CAP_TRIES),
+    "sequence-validation-prior": SequenceExperiment(tuple(PRIOR_TRIES), (("zsre", "train"),), (1, 10, 100),
+                                                    PRIOR_TRIES),
 }
 
 
