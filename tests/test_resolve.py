@@ -77,6 +77,21 @@ def test_an_editor_with_a_resolve_keeps_its_own_keys_and_spares_the_preserved_on
     assert (own @ strong).norm() > 0.8 * size  # measured 0.96
 
 
+def test_more_keys_add_their_second_moment_at_their_weight(tiny_llama):
+    """`with_keys_of` adds weight x the mean k kᵀ of the new sentences' layer inputs to C0, per weight."""
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer)
+    solve = KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED, weight=1.0)
+    prefix = "Task: zsRE\nDescription: Answer the question.\nInput:"
+    more = solve.with_keys_of(model, tokenizer, [prefix], 10.0)
+    keys = collect_keys_of_ids(model, editor.weight_names, [tokenizer(prefix).input_ids])
+    for name, c0 in solve.preserved.items():
+        expected = c0 + 10.0 * keys[name].double().T @ keys[name].double() / len(keys[name])
+        assert torch.allclose(more.preserved[name], expected, atol=1e-9)
+    with pytest.raises(ValueError, match="at least one sentence and a weight > 0"):
+        solve.with_keys_of(model, tokenizer, [prefix], 0.0)
+
+
 def _sequence_edits(model, tokenizer, editor, guard, n: int) -> EditSequence:
     sequence = EditSequence(model, editor, tokenizer.pad_token_id, guard=guard)
     for record in toy_records(n):

@@ -43,7 +43,7 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     for experiment in SEQUENCES.values():
         assert all(editor_name(e) in ("instructedit", "mend-multitask", "ft-l") for e in experiment.editors)
     validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
-    assert len(validation) == 5 and all(e.tasks == (("zsre", "train"),) for e in validation)  # tries: no test record
+    assert len(validation) == 6 and all(e.tasks == (("zsre", "train"),) for e in validation)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
     with pytest.raises(ValueError, match="not one of the experiment's editors"):
@@ -52,7 +52,10 @@ def test_sequence_experiments_are_declared_checked_and_listed():
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"max_nrom": 3.0}})
     with pytest.raises(ValueError, match="preserved must be a whole number"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"resolve": 1.0, "preserved": 0}})
-    # every variant of the test run was tried on validation records first
+    # every variant of a test run was tried on validation records first
     tried = {entry: options for e in validation for entry, options in e.variants.items()}
-    assert all(tried.get(entry) == options for entry, options in SEQUENCES["sequence"].variants.items())
-    assert set(SEQUENCES["sequence"].editors) <= set(MAIN) | set(tried)
+    tests = [e for name, e in SEQUENCES.items() if not name.startswith("sequence-validation")]
+    assert len(tests) == 2 and all(split == "test" for e in tests for _, split in e.tasks)
+    for experiment in tests:
+        assert all(tried.get(entry) == options for entry, options in experiment.variants.items())
+        assert set(experiment.editors) <= set(MAIN) | set(tried)

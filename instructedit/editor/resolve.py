@@ -69,6 +69,15 @@ class KeySolve:
         return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge, max_norm=max_norm,
                    prior_weight=prior_weight)
 
+    def with_keys_of(self, model: nn.Module, tokenizer, sentences: list[str], weight: float) -> "KeySolve":
+        """C0 + weight x the mean k kᵀ of `sentences`' layer inputs (text whose outputs matter more than one
+        preserved position each, e.g. the instruction every wrapped prompt of a task starts with)."""
+        if not sentences or not weight > 0:
+            raise ValueError("more preserved keys need at least one sentence and a weight > 0")
+        keys = collect_keys(model, tokenizer, list(self.preserved), sentences)
+        return replace(self, preserved={n: c0 + weight * (keys[n].T @ keys[n] / len(keys[n])).to(c0)
+                                        for n, c0 in self.preserved.items()})
+
     def with_prior(self, prior: dict[str, torch.Tensor] | None) -> "KeySolve":
         return replace(self, prior=prior)
 

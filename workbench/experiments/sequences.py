@@ -72,7 +72,8 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
              len(records), checkpoints)
     started = time.process_time()
     editor, guard, lifelong = sequence_setup(experiment.variants.get(piece.entry, {}), model, tokenizer, editor,
-                                             lambda: _task_probes(piece.task), QUICK_PRESERVED if quick else None)
+                                             lambda: _task_probes(piece.task), QUICK_PRESERVED if quick else None,
+                                             instruction_prefix(editor, piece.task))
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
     result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", locality_probes=probes,
                                seed=experiment.seed, generation=True, lifelong_stats=lifelong, guard=guard)
@@ -82,15 +83,26 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     return result
 
 
-def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None):
+def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None,
+                   prefix: str | None = None):
     """What a variant's options make of an editor for a sequence: (the editor, with `step_scales` as its step
     search where given; the `SequenceGuard` of the other options, None without any; `lifelong_stats`)."""
     options = dict(options)
     lifelong = bool(options.pop("lifelong_stats", False))
     if "step_scales" in options:
         editor = editor.with_settings(step_scales=tuple(options.pop("step_scales")))
-    guard = make_guard(options, model, tokenizer, editor, exclude, preserved) if options else None
+    guard = make_guard(options, model, tokenizer, editor, exclude, preserved, prefix) if options else None
     return editor, guard, lifelong
+
+
+def instruction_prefix(editor, task: str, instruction: str = "seen") -> str | None:
+    """The text every instruction-wrapped prompt of `task` starts with under `editor` (up to "Input:"), or None for
+    an editor that takes no instruction."""
+    from instructedit.instructions import Instruction, describe, render
+
+    chosen = editor.instruction_for(Instruction.parse(instruction))
+    description = describe(task, chosen)
+    return None if description is None else render("", task, description).rstrip()
 
 
 def variant_source(source: str, options: dict | None) -> str:
@@ -104,9 +116,11 @@ def _task_probes(task: str) -> set[str]:
     return {p.prompt for split in SPLITS[task] for r in load_split(task, split) for p in r.locality}
 
 
-def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None):
+def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None,
+               prefix: str | None = None):
     """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve, resolve_max_norm,
-    resolve_prior: the weight of the earlier edits' keys); the
+    resolve_prior: the weight of the earlier edits' keys; resolve_instruction: the weight of the keys of `prefix`,
+    the instruction every wrapped prompt of the sequence starts with); the
     preserved keys of its projection or re-solve (`preserved` sentences, PRESERVED by default, from the
     source `preserved_from`, ROME known facts by default; the argument `preserved` caps the count, as --quick
     does) never include a prompt of `exclude()` (the locality probes the evaluation scores; called only when
@@ -117,6 +131,7 @@ def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int 
     options = dict(options)
     energy, weight = options.pop("energy", None), options.pop("resolve", None)
     cap, prior_weight = options.pop("resolve_max_norm", None), options.pop("resolve_prior", 1.0)
+    instruction_weight = options.pop("resolve_instruction", None)
     count, source = options.pop("preserved", PRESERVED), options.pop("preserved_from", "known")
     count = min(count, preserved) if preserved is not None else count
     sentences = preserved_sentences(exclude(), count, source) if energy is not None or weight is not None else []
@@ -126,6 +141,8 @@ def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int 
     if weight is not None:
         options["resolve"] = KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=weight,
                                                      max_norm=cap, prior_weight=prior_weight)
+        if instruction_weight is not None and prefix:
+            options["resolve"] = options["resolve"].with_keys_of(model, tokenizer, [prefix], instruction_weight)
     elif cap is not None or prior_weight != 1.0:
         raise ValueError("resolve_max_norm and resolve_prior shape the re-solved edit: they need resolve")
     return SequenceGuard(**options)

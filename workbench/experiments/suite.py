@@ -62,7 +62,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 # what a sequence variant may set
 GUARD_OPTIONS = ("lifelong_stats", "scale", "max_norm", "energy", "resolve", "resolve_max_norm", "resolve_prior",
-                 "step_scales", "preserved", "preserved_from")
+                 "resolve_instruction", "step_scales", "preserved", "preserved_from")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class SequenceExperiment:
     (update the normalisation statistics at edit time), `scale` / `max_norm` (each edit's step, its norm cap
     per weight), `energy` (the preserved-key projection), see `instructedit.editor.guards`, and `resolve` (λ of
     the re-solved edit, `instructedit.editor.resolve`; `resolve_max_norm` caps it before the step search,
-    `resolve_prior` weighs the earlier edits' keys);
+    `resolve_prior` weighs the earlier edits' keys, `resolve_instruction` adds the keys of the instruction every
+    wrapped prompt starts with, at that weight against the preserved facts');
     `preserved` / `preserved_from` (how many sentences the preserved keys come from, and which source of
     `guards.PRESERVED_SOURCES`: 300 ROME known facts by default);
     `step_scales` replaces the editor's edit-time step search scales (`Editor.with_settings`; MEND editors only)."""
@@ -130,6 +131,14 @@ CAP_TRIES = {"instructedit+resolve10+precap0.5": RESOLVE_TRIES[CHOSEN[0]] | {"re
 # the earlier edits' keys weighing more in the re-solve (retention is what the cap trades away)
 PRIOR_TRIES = {"instructedit+resolve10+precap1+prior10": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_prior": 10.0},
                "instructedit+resolve10+precap1+prior100": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_prior": 100.0}}
+# the instruction's own positions (shared by every wrapped edit and locality prompt of a task) kept as well
+INSTRUCTION_TRIES = {"instructedit+resolve10+precap1+instr10": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_instruction": 10.0},
+                     "instructedit+resolve10+precap1+instr100": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_instruction": 100.0},
+                     "instructedit+resolve10+precap0.5+instr10": RESOLVE_TRIES[CHOSEN[0]] | {
+                         "resolve_instruction": 10.0, "resolve_max_norm": 0.5}}
+# chosen among all the tries above by the same rule (assets/results/sequence-validation-instruction.md), run once on
+# the test records beside the earlier choice (assets/results/sequence-instruction.md)
+CHOSEN_INSTRUCTION = "instructedit+resolve10+precap1+instr100"
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
                                    variants={entry: RESOLVE_TRIES[entry] for entry in CHOSEN}),
@@ -141,6 +150,10 @@ SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence-validation-cap": SequenceExperiment(tuple(CAP_TRIES), (("zsre", "train"),), (1, 10, 100), CAP_TRIES),
     "sequence-validation-prior": SequenceExperiment(tuple(PRIOR_TRIES), (("zsre", "train"),), (1, 10, 100),
                                                     PRIOR_TRIES),
+    "sequence-validation-instruction": SequenceExperiment(tuple(INSTRUCTION_TRIES), (("zsre", "train"),), (1, 10, 100),
+                                                          INSTRUCTION_TRIES),
+    "sequence-instruction": SequenceExperiment((CHOSEN_INSTRUCTION,), (("zsre", "test"), ("recent", "test")),
+                                               variants={CHOSEN_INSTRUCTION: INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}),
 }
 
 
