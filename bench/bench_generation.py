@@ -21,7 +21,6 @@ from torch import nn
 
 from instructedit.editor.batched_generation import continue_ids
 from instructedit.models import load_model
-from instructedit.models.small_rows import use_small_rows_linears
 
 PROMPT = ("Task: CounterFact\nDescription: Edit the model so that it states the new fact.\n"
           "Input: The Eiffel Tower is located in the city of")
@@ -60,7 +59,8 @@ def plain_call(fn, model):
 
 def timed_both_ways(fn, model, runs: int) -> tuple[float, float]:
     """Median seconds of `fn` with the few-rows kernels and under plain_linears, interleaved run by run."""
-    fn(), plain_call(fn, model)
+    fn()  # warm-up, both ways (the first packed call packs the weights)
+    plain_call(fn, model)
     fast, plain = [], []
     for _ in range(runs):
         start = time.perf_counter()
@@ -79,8 +79,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    model, tokenizer = load_model("smollm2-135m", quiet=True)
-    use_small_rows_linears(model)
+    model, tokenizer = load_model("smollm2-135m", quiet=True)  # its linears already take the few-rows kernels
     prompt_ids = list(tokenizer(PROMPT).input_ids)
     pad = tokenizer.pad_token_id
     results = []

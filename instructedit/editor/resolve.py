@@ -11,9 +11,10 @@ edit's own keys K (the layer inputs at the edited positions, [N, in]) and pay fo
     C = P + λ·N·C0 + ε·tr(KᵀK)/in·I,
 
 with P the Gram matrix of every position of a sequence's earlier edits (their keys taken on the model as edited,
-after each edit; `KeyMemory`; `prior_weight` x P where earlier edits should weigh more than one position each), C0 the mean k kᵀ of the layer inputs of preserved sentences (known facts,
-`guards.preserved_sentences`: never a probe an evaluation scores), λ what one preserved position weighs against
-one edit position, ε a small ridge. In the factored form every row becomes ũ_r Aᵀ, so the edit stays low-rank, and
+after each edit; `KeyMemory`; times `prior_weight` where earlier edits should weigh more than one position each),
+C0 the mean k kᵀ of the layer inputs of preserved sentences (known facts, `guards.preserved_sentences`: never a
+probe an evaluation scores; `with_keys_of` adds more, e.g. the instruction prefix of a task's wrapped prompts),
+λ what one preserved position weighs against one edit position, ε a small ridge. In the factored form every row becomes ũ_r Aᵀ, so the edit stays low-rank, and
 the step search (`step_search.py`) scales the re-solved edit like any other (it is weaker along shared directions).
 `max_norm` caps each re-solved update's norm per weight before the search, so that the search checks the edit as
 it will be kept (a `SequenceGuard.max_norm` acts after the search and may cut an edit the search had just held).

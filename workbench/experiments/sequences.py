@@ -143,8 +143,9 @@ def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int 
                                                      max_norm=cap, prior_weight=prior_weight)
         if instruction_weight is not None and prefix:
             options["resolve"] = options["resolve"].with_keys_of(model, tokenizer, [prefix], instruction_weight)
-    elif cap is not None or prior_weight != 1.0:
-        raise ValueError("resolve_max_norm and resolve_prior shape the re-solved edit: they need resolve")
+    elif cap is not None or prior_weight != 1.0 or instruction_weight is not None:
+        raise ValueError("resolve_max_norm, resolve_prior and resolve_instruction shape the re-solved edit: "
+                         "they need resolve")
     return SequenceGuard(**options)
 
 

@@ -74,7 +74,7 @@ class SequenceExperiment:
     per weight), `energy` (the preserved-key projection), see `instructedit.editor.guards`, and `resolve` (λ of
     the re-solved edit, `instructedit.editor.resolve`; `resolve_max_norm` caps it before the step search,
     `resolve_prior` weighs the earlier edits' keys, `resolve_instruction` adds the keys of the instruction every
-    wrapped prompt starts with, at that weight against the preserved facts');
+    wrapped prompt starts with, at that weight against the preserved facts);
     `preserved` / `preserved_from` (how many sentences the preserved keys come from, and which source of
     `guards.PRESERVED_SOURCES`: 300 ROME known facts by default);
     `step_scales` replaces the editor's edit-time step search scales (`Editor.with_settings`; MEND editors only)."""
@@ -118,24 +118,25 @@ RESOLVE_TRIES = {"instructedit+resolve1": RESOLVE, "instructedit+resolve10": RES
 # generation locality at the largest T, 100, among variants whose edits hold: >= 10% by generation there), then run
 # once on the test records; the later tries below (keys, cap, prior) did not beat it
 CHOSEN = ("instructedit+resolve10+precap1", "mend-multitask+resolve10+precap1")
-SESSION_OPTIONS = RESOLVE_TRIES[CHOSEN[0]]  # what the app's session of many edits runs with (any MEND editor)
+CHOSEN_OPTIONS = RESOLVE_TRIES[CHOSEN[0]]  # the chosen InstructEdit setting, which the tries below vary
+SESSION_OPTIONS = CHOSEN_OPTIONS  # what the app's session of many edits runs with (any MEND editor)
 # preserved keys from more sentences and from more kinds of text than 300 known facts (the zsRE locality probes
 # are NQ questions): tried on validation beside the chosen setting (assets/results/sequence-validation-keys.md)
-KEY_TRIES = {CHOSEN[0]: RESOLVE_TRIES[CHOSEN[0]],
-             "instructedit+resolve10+precap1+known1000": RESOLVE_TRIES[CHOSEN[0]] | {"preserved": 1000},
-             "instructedit+resolve10+precap1+mixed1000": RESOLVE_TRIES[CHOSEN[0]] | {
+KEY_TRIES = {CHOSEN[0]: CHOSEN_OPTIONS,
+             "instructedit+resolve10+precap1+known1000": CHOSEN_OPTIONS | {"preserved": 1000},
+             "instructedit+resolve10+precap1+mixed1000": CHOSEN_OPTIONS | {
                  "preserved": 1000, "preserved_from": "known+counterfact"}}
 # smaller caps on the re-solved edit than the chosen 1 (1 beat 3 on both retention and locality)
-CAP_TRIES = {"instructedit+resolve10+precap0.5": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_max_norm": 0.5},
-             "instructedit+resolve10+precap0.3": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_max_norm": 0.3}}
+CAP_TRIES = {"instructedit+resolve10+precap0.5": CHOSEN_OPTIONS | {"resolve_max_norm": 0.5},
+             "instructedit+resolve10+precap0.3": CHOSEN_OPTIONS | {"resolve_max_norm": 0.3}}
 # the earlier edits' keys weighing more in the re-solve (retention is what the cap trades away)
-PRIOR_TRIES = {"instructedit+resolve10+precap1+prior10": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_prior": 10.0},
-               "instructedit+resolve10+precap1+prior100": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_prior": 100.0}}
+PRIOR_TRIES = {"instructedit+resolve10+precap1+prior10": CHOSEN_OPTIONS | {"resolve_prior": 10.0},
+               "instructedit+resolve10+precap1+prior100": CHOSEN_OPTIONS | {"resolve_prior": 100.0}}
 # the instruction's own positions (shared by every wrapped edit and locality prompt of a task) kept as well
-INSTRUCTION_TRIES = {"instructedit+resolve10+precap1+instr10": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_instruction": 10.0},
-                     "instructedit+resolve10+precap1+instr100": RESOLVE_TRIES[CHOSEN[0]] | {"resolve_instruction": 100.0},
-                     "instructedit+resolve10+precap0.5+instr10": RESOLVE_TRIES[CHOSEN[0]] | {
-                         "resolve_instruction": 10.0, "resolve_max_norm": 0.5}}
+INSTRUCTION_TRIES = {"instructedit+resolve10+precap1+instr10": CHOSEN_OPTIONS | {"resolve_instruction": 10.0},
+                     "instructedit+resolve10+precap1+instr100": CHOSEN_OPTIONS | {"resolve_instruction": 100.0},
+                     "instructedit+resolve10+precap0.5+instr10": CHOSEN_OPTIONS | {"resolve_instruction": 10.0,
+                                                                                 "resolve_max_norm": 0.5}}
 # chosen among all the tries above by the same rule (assets/results/sequence-validation-instruction.md), run once on
 # the test records beside the earlier choice (assets/results/sequence-instruction.md)
 CHOSEN_INSTRUCTION = "instructedit+resolve10+precap1+instr100"
