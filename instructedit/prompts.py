@@ -27,6 +27,18 @@ class Example:
     contrast: list[Pair]
     plain: Pair | None = None  # the edit prompt without its instruction (None: the edit pair is already plain)
 
+    @property
+    def instruction_text(self) -> str | None:
+        """The text every wrapped prompt of this example starts with, up to "Input:" (None: no instruction)."""
+        if self.description is None:
+            return None
+        return wrap_prompt("", self.record, self.description).rstrip()
+
+
+def wrap_prompt(prompt: str, record: EditRecord, description: str | None) -> str:
+    """`prompt` in the instruction template, with the record's topic and label (unchanged without one)."""
+    return render(prompt, record.task, description, topic=record.topic, label=record.label)
+
 
 def training_instruction(record: EditRecord, seed: int) -> Instruction:
     """The seen instruction (0-8) drawn once per training record, seeded by the record's identity."""
@@ -39,7 +51,7 @@ def build_example(record: EditRecord, tokenizer, instruction: Instruction, catal
     description = describe(record.task, instruction, catalog)
 
     def wrap(prompt: str) -> str:
-        return render(prompt, record.task, description, topic=record.topic, label=record.label)
+        return wrap_prompt(prompt, record, description)
 
     def pair(prompt: str, target: str, name: str) -> Pair:
         return encode_pair(tokenizer, prompt, target, max_tokens, field_name=name)

@@ -185,7 +185,7 @@ def test_sessions_are_isolated(app_state, tmp_path):
 
 def test_the_apps_sessions_re_solve_each_edit_against_the_earlier_ones(app_state, tmp_path):
     """A session made by the handlers edits with the setting chosen on validation (`suite.SESSION_OPTIONS`): the
-    re-solve (λ, cap) as its guard, the wider step search on a view of the editor (the shared editor unchanged)."""
+    re-solve (λ, cap; the instructions' keys where the setting weighs them) as its guard, the wider step search on a view of the editor (the shared editor unchanged)."""
     from workbench.experiments.suite import SESSION_OPTIONS
 
     handlers = SessionHandlers(app_state, folder=tmp_path)
@@ -193,6 +193,9 @@ def test_the_apps_sessions_re_solve_each_edit_against_the_earlier_ones(app_state
     handlers.keep_event(session, *dataclasses.astuple(_form(*EDITS[1])))
     resolve = session.sequence.guard.resolve
     assert (resolve.weight, resolve.max_norm) == (SESSION_OPTIONS["resolve"], SESSION_OPTIONS["resolve_max_norm"])
+    assert resolve.instruction_weight == SESSION_OPTIONS.get("resolve_instruction", 0.0)
+    assert session.sequence._keys.instructions() == list(dict.fromkeys(  # the kept edits' instructions, remembered
+        k.prompt_text[: k.prompt_text.index("Input:") + len("Input:")] for k in session.kept))
     assert session.editor.config.step_scales == SESSION_OPTIONS["step_scales"]
     assert app_state.editor("instructedit").config.step_scales != SESSION_OPTIONS["step_scales"]
     assert sorted(session.sequence._keys._open) == [k.index for k in session.kept]  # both edits' keys: the prior

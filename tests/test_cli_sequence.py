@@ -42,7 +42,8 @@ def test_sequence_guard_options_reach_every_editor(save_tiny_editor, tmp_path):
 
 
 def test_sequence_resolve_and_step_scales_reach_the_editor(save_tiny_editor, tmp_path, monkeypatch):
-    """`--resolve` re-solves every edit (reported in the guard) and `--step-scales` replaces the editor's search."""
+    """`--resolve` re-solves every edit (reported in the guard, with `--resolve-instruction`'s weight) and
+    `--step-scales` replaces the editor's search."""
     from instructedit.editor import step_search
 
     seen = []
@@ -57,9 +58,10 @@ def test_sequence_resolve_and_step_scales_reach_the_editor(save_tiny_editor, tmp
     data = tmp_path / "cf.json"
     _records(data)
     assert main(["sequence", "--editor", str(editor), "--data", str(data), "--checkpoints", "2",
-                 "--resolve", "0.5", "--step-scales", "0.5,1,4", "--out", str(tmp_path / "seq")]) == 0
+                 "--resolve", "0.5", "--resolve-instruction", "50", "--step-scales", "0.5,1,4",
+                 "--out", str(tmp_path / "seq")]) == 0
     guard = json.loads((tmp_path / "seq.json").read_text())["ed"]["guard"]
-    assert guard["resolve"] == {"weight": 0.5, "ridge": 1e-3, "prior": False}
+    assert guard["resolve"] == {"weight": 0.5, "ridge": 1e-3, "prior": False, "instruction_weight": 50.0}
     assert seen and set(seen) == {(0.5, 1.0, 4.0)}
 
 
@@ -74,7 +76,9 @@ def test_sequence_resolve_and_step_scales_reach_the_editor(save_tiny_editor, tmp
     (["--resolve", "-1"], "--resolve: give the weight of the preserved keys"),
     (["--step-scales", "2,1"], "--step-scales: step_scales must be strictly ascending"),
     (["--step-scales", "1,x"], "--step-scales:"),
-    (["--resolve-max-norm", "3"], "--resolve-max-norm caps the re-solved edit: give --resolve too"),
+    (["--resolve-max-norm", "3"], "--resolve-max-norm shapes the re-solved edit: give --resolve too"),
+    (["--resolve-instruction", "100"], "--resolve-instruction shapes the re-solved edit: give --resolve too"),
+    (["--resolve", "1", "--resolve-instruction", "0"], "--resolve-instruction: give a number > 0"),
     (["--resolve", "1", "--resolve-max-norm", "0"], "--resolve-max-norm: give a number > 0"),
 ])
 def test_bad_sequence_input_fails_before_the_model_loads(save_tiny_editor, tmp_path, caplog, monkeypatch, argv,

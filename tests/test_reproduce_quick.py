@@ -26,8 +26,9 @@ def test_quick_reproduce_writes_every_result_and_resumes(shared_data, tmp_path):
         result = json.loads((plan.results / f"{name}.json").read_text())
         assert set(result) == set(experiment.editors)
         for runs in result.values():
-            assert set(runs) == {f"{task}-{split}" for task, split in experiment.tasks}
+            assert set(runs) == {f"{task}-{split}" for task, split in experiment.piece_tasks()}
             for run in runs.values():
+                assert run["instruction"] in (experiment.instruction, "none")
                 assert [c["T"] for c in run["checkpoints"]] == list(QUICK_CHECKPOINTS)
                 assert all(0 <= c["summary"]["gen_locality"] <= 1 for c in run["checkpoints"])
     for name in EDITORS:

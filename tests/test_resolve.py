@@ -3,6 +3,7 @@ a sequence's earlier edits' keys, exactly the ridge solution, undo exact."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,11 +12,11 @@ from toy import toy_records
 
 from instructedit.editor.guards import SequenceGuard, collect_keys_of_ids
 from instructedit.editor.hooks import active_edit
-from instructedit.editor.resolve import KeyMemory, KeySolve
+from instructedit.editor.resolve import InstructionKeys, KeyMemory, KeySolve
 from instructedit.editor.sequence import EditSequence
 from instructedit.evaluation.sequential import evaluate_sequence
 from instructedit.instructions import Instruction
-from instructedit.prompts import build_example
+from instructedit.prompts import build_example, wrap_prompt
 from instructedit.tokenize import collate
 
 PRESERVED = ["The capital of France is Paris", "Tokyo is in Japan", "William Shakespeare wrote Hamlet"]
@@ -77,19 +78,75 @@ def test_an_editor_with_a_resolve_keeps_its_own_keys_and_spares_the_preserved_on
     assert (own @ strong).norm() > 0.8 * size  # measured 0.96
 
 
-def test_more_keys_add_their_second_moment_at_their_weight(tiny_llama):
-    """`with_keys_of` adds weight x the mean k kᵀ of the new sentences' layer inputs to C0, per weight."""
+def _instruction_keys(model, tokenizer, names, texts) -> dict[str, torch.Tensor]:
+    """Per weight, the sum over `texts` of each one's mean k kᵀ."""
+    total = {}
+    for text in texts:
+        keys = collect_keys_of_ids(model, names, [tokenizer(text).input_ids])
+        for name, k in keys.items():
+            total[name] = total.get(name, 0) + k.T @ k / len(k)
+    return total
+
+
+def test_instruction_keys_enter_the_cost_at_their_weight_against_a_preserved_position(tiny_llama):
+    """With `instruction_weight` w, C gains λ·N·w x the sum over the distinct instruction texts of each one's mean
+    k kᵀ: the same C as preserved keys C0 + w x that sum (what the single-instruction tries on validation ran)."""
     model, tokenizer = tiny_llama
     editor = tiny_editor(model, tokenizer)
-    solve = KeySolve.from_sentences(model, tokenizer, editor.weight_names, PRESERVED, weight=1.0)
-    prefix = "Task: zsRE\nDescription: Answer the question.\nInput:"
-    more = solve.with_keys_of(model, tokenizer, [prefix], 10.0)
-    keys = collect_keys_of_ids(model, editor.weight_names, [tokenizer(prefix).input_ids])
-    for name, c0 in solve.preserved.items():
-        expected = c0 + 10.0 * keys[name].double().T @ keys[name].double() / len(keys[name])
-        assert torch.allclose(more.preserved[name], expected, atol=1e-9)
-    with pytest.raises(ValueError, match="at least one sentence and a weight > 0"):
-        solve.with_keys_of(model, tokenizer, [prefix], 0.0)
+    names = editor.weight_names
+    solve = KeySolve.from_sentences(model, tokenizer, names, PRESERVED, weight=2.0)
+    texts = ["Task: zsRE\nDescription: Answer the question.\nInput:", "Task: Recent\nDescription: Update it.\nInput:"]
+    weighted = replace(solve, instruction_weight=10.0, instruction_keys=InstructionKeys(model, tokenizer, names))
+    assert weighted.with_instructions([]).instructions is None and solve.with_instructions(texts) is solve
+    keys = {n: torch.randn(5, c0.shape[0], dtype=torch.float64) for n, c0 in solve.preserved.items()}
+    for chosen in (texts[:1], texts):
+        grams = _instruction_keys(model, tokenizer, names, chosen)
+        expected = replace(solve, preserved={n: c0 + 10.0 * grams[n] for n, c0 in solve.preserved.items()})
+        for name in names:
+            assert torch.allclose(weighted.with_instructions(chosen).cost(name, keys[name]),
+                                  expected.cost(name, keys[name]), atol=1e-9)
+    twice = weighted.instruction_keys.gram(texts + texts[:1])  # a text given twice counts once
+    assert all(torch.allclose(twice[n], grams[n], atol=1e-12) for n in names)
+    assert weighted.describe()["instruction_weight"] == 10.0
+    with pytest.raises(ValueError, match="instruction_keys"):
+        replace(solve, instruction_weight=1.0)
+    with pytest.raises(ValueError, match="instruction_weight"):
+        replace(solve, instruction_weight=-1.0, instruction_keys=weighted.instruction_keys)
+
+
+def test_a_sequence_preserves_the_instructions_its_edits_are_wrapped_in(tiny_llama):
+    """Under a re-solve with `instruction_weight`, a sequence keeps the instruction texts of its live edits (undo
+    drops an edit's), adds the next edit's own, and the edit changes the outputs of its instruction's keys far less
+    than the same re-solve without them, its own keys' outputs much less so."""
+    model, tokenizer = tiny_llama
+    editor = tiny_editor(model, tokenizer, jitter=0.05, alpha=-0.005)
+    names = editor.weight_names
+    base = KeySolve.from_sentences(model, tokenizer, names, PRESERVED, weight=1.0)
+    weighted = replace(base, instruction_weight=100.0, instruction_keys=InstructionKeys(model, tokenizer, names))
+    records = toy_records(3)
+    examples = [build_example(r, tokenizer, Instruction(index=i)) for i, r in zip((0, 1, 0), records)]
+    texts = [ex.instruction_text for ex in examples]
+    assert texts[0] != texts[1] and texts[0] == texts[2] and wrap_prompt(records[0].prompt, records[0], examples[0].description).startswith(texts[0])
+    batch = collate([examples[0].edit], tokenizer.pad_token_id)
+    own = collect_keys_of_ids(model, names, [batch.input_ids[0].tolist()])
+    own = {n: k[batch.edit_rows[0]] for n, k in own.items()}
+    changes, kept = {}, {}
+    for name_, solve in (("plain", base), ("instructions", weighted)):
+        sequence = EditSequence(model, editor, tokenizer.pad_token_id, guard=SequenceGuard(resolve=solve))
+        first = sequence.edit_next(examples[:1])
+        prefix = collect_keys_of_ids(model, names, [tokenizer(texts[0]).input_ids])
+        updates = {n: _update(sequence.entry(first).edit.factors[n]) for n in names}
+        changes[name_] = sum(float((prefix[n] @ updates[n]).norm()) for n in names)
+        kept[name_] = sum(float((own[n] @ updates[n]).norm()) for n in names)
+        sequence.edit_next(examples[1:2])
+        assert sequence._keys.instructions() == texts[:2]
+    spared, left = changes["instructions"] / changes["plain"], kept["instructions"] / kept["plain"]
+    assert spared < 0.1 and left > 4 * spared  # measured 0.011 and 0.14: the instruction spared, the edit's own kept
+    now = sequence._editor_now(examples[2:]).projection
+    assert all(torch.allclose(now.instructions[n], weighted.instruction_keys.gram(texts[:2])[n]) for n in names)
+    sequence.undo(1)
+    assert sequence._keys.instructions() == texts[:1]
+    assert sequence._editor_now(examples[2:]).projection.instructions.keys() == set(names)
 
 
 def _sequence_edits(model, tokenizer, editor, guard, n: int) -> EditSequence:
@@ -116,7 +173,7 @@ def test_a_sequence_resolves_each_edit_against_the_earlier_edits_keys(tiny_llama
     for name in editor.weight_names:
         resolved_change = (keys[name] @ _update(second.factors[name])).norm()
         assert resolved_change < 0.5 * (keys[name] @ _update(unresolved.factors[name])).norm(), name  # 0.28-0.40
-    assert sequence._editor_now().projection.prior is not None and editor.projection is None
+    assert sequence._editor_now([]).projection.prior is not None and editor.projection is None
 
 
 def test_undo_drops_the_edits_keys_from_the_prior_exactly(tiny_llama):
@@ -126,11 +183,11 @@ def test_undo_drops_the_edits_keys_from_the_prior_exactly(tiny_llama):
     sequence.undo(1)
     kept = sequence._keys._open
     assert sorted(kept) == [0, 2]
-    prior = sequence._editor_now().projection.prior
+    prior = sequence._editor_now([]).projection.prior
     for name in editor.weight_names:
         assert torch.equal(prior[name], kept[0][name].T @ kept[0][name] + kept[2][name].T @ kept[2][name])
     sequence.reset()
-    assert sequence._editor_now().projection.prior is None
+    assert sequence._editor_now([]).projection.prior is None
 
 
 def test_key_memory_seals_into_one_sum():

@@ -313,3 +313,23 @@ def test_a_guard_caps_every_edit_of_a_sequence_and_is_reported(tiny_llama):
         assert max(float(update_norm(f)[0]) for f in entry.edit.factors.values()) <= largest / 2 * (1 + 1e-5)
     result = evaluate_sequence(model, tokenizer, _mend(model, tokenizer), toy_records(3), checkpoints=(2,), guard=guard)
     assert result["guard"] == {"scale": 1.0, "max_norm": largest / 2, "projection": None}
+
+
+def test_drawn_instructions_give_each_record_its_own_seen_instruction(tiny_llama):
+    """`instruction="drawn"`: each record wrapped in the seen instruction its identity draws (as training draws it),
+    so a sequence's edits vary as an app session's do; an editor that reads no instruction still gets none."""
+    from instructedit.evaluation.sequential import DRAWN, _examples
+    from instructedit.instructions import describe
+    from instructedit.prompts import training_instruction
+
+    model, tokenizer = tiny_llama
+    editor = _mend(model, tokenizer)
+    records = toy_records(12)
+    for seed in (0, 1):
+        examples = _examples(editor, records, tokenizer, DRAWN, None, seed)
+        assert [ex.description for ex in examples] == [describe(r.task, training_instruction(r, seed)) for r in records]
+    assert len({ex.description for ex in examples}) > 3  # they do vary
+    assert all(ex.description is None for ex in _examples(NoEditEditor(model, edit_last_k=1), records, tokenizer,
+                                                          DRAWN, None))
+    result = evaluate_sequence(model, tokenizer, editor, records[:2], checkpoints=(2,), instruction=DRAWN)
+    assert editor.uses_instructions and result["instruction"] == DRAWN

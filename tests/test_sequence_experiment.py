@@ -43,13 +43,16 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     for experiment in SEQUENCES.values():
         assert all(editor_name(e) in ("instructedit", "mend-multitask", "ft-l") for e in experiment.editors)
     validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
-    assert len(validation) == 6 and all(e.tasks == (("zsre", "train"),) for e in validation)  # tries: no test record
+    assert len(validation) == 8 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
+    assert all(e.tasks == (("zsre", "train"),) for e in validation if not e.mixed)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
     with pytest.raises(ValueError, match="not one of the experiment's editors"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"instructedit+cap3": {"max_norm": 3.0}})
     with pytest.raises(ValueError, match="unknown option"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"max_nrom": 3.0}})
+    with pytest.raises(ValueError, match="instruction must be one of"):
+        SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), instruction="unseen")
     with pytest.raises(ValueError, match="preserved must be a whole number"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (1,), {"ft-l": {"resolve": 1.0, "preserved": 0}})
     # every variant of a test run was tried on validation records first
@@ -59,3 +62,16 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     for experiment in tests:
         assert all(tried.get(entry) == options for entry, options in experiment.variants.items())
         assert set(experiment.editors) <= set(MAIN) | set(tried)
+
+
+def test_a_mixed_experiment_is_one_piece_of_every_pair_and_its_source_names_the_instruction_setting():
+    from workbench.experiments.sequences import variant_source
+
+    experiment = SequenceExperiment(("instructedit+r",), (("zsre", "train"), ("recent", "validation")), (1, 20),
+                                    {"instructedit+r": {"resolve": 1.0}}, mixed=True, instruction="drawn")
+    assert experiment.piece_tasks() == [("zsre+recent", "train+validation")]
+    assert variant_source("ed", experiment, "instructedit+r") == 'ed#{"resolve": 1.0}#instruction=drawn'
+    plain = SequenceExperiment(("ft-l",), experiment.tasks, (1,))
+    assert plain.piece_tasks() == list(experiment.tasks) and variant_source("ed", plain, "ft-l") == "ed"
+    run = _run((20,)) | {"task": "zsre+recent", "split": "train+validation"}
+    assert "| instructedit+r | zsRE + Recent (train + validation) | 20 |" in markdown({"instructedit+r": {"x": run}})

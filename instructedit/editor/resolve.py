@@ -13,9 +13,13 @@ edit's own keys K (the layer inputs at the edited positions, [N, in]) and pay fo
 with P the Gram matrix of every position of a sequence's earlier edits (their keys taken on the model as edited,
 after each edit; `KeyMemory`; times `prior_weight` where earlier edits should weigh more than one position each),
 C0 the mean k kᵀ of the layer inputs of preserved sentences (known facts, `guards.preserved_sentences`: never a
-probe an evaluation scores; `with_keys_of` adds more, e.g. the instruction prefix of a task's wrapped prompts),
-λ what one preserved position weighs against one edit position, ε a small ridge. In the factored form every row becomes ũ_r Aᵀ, so the edit stays low-rank, and
-the step search (`step_search.py`) scales the re-solved edit like any other (it is weaker along shared directions).
+probe an evaluation scores), λ what one preserved position weighs against one edit position, ε a small ridge.
+With `instruction_weight` w, C also holds λ·N·w·I0: I0 the sum, over the distinct instructions the sequence's
+edits are wrapped in (the edit's own included: the text before the record's prompt), of each one's mean k kᵀ on
+the base model (`InstructionKeys`, collected once per text), so that the instruction every wrapped prompt of a
+task shares is not what a sequence of that task's edits moves. In the factored form every row becomes ũ_r Aᵀ, so
+the edit stays low-rank, and the step search (`step_search.py`) scales the re-solved edit like any other (it is
+weaker along shared directions).
 `max_norm` caps each re-solved update's norm per weight before the search, so that the search checks the edit as
 it will be kept (a `SequenceGuard.max_norm` acts after the search and may cut an edit the search had just held).
 
@@ -26,7 +30,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -47,6 +52,9 @@ class KeySolve:
     prior: dict[str, torch.Tensor] | None = None   # weight name -> P [in, in] (float64), earlier edits' keys
     max_norm: float | None = None                  # cap of the re-solved ‖α ũᵀδ̃‖_F per weight, pre-search
     prior_weight: float = 1.0                      # what one earlier edit's position weighs in C (P x this)
+    instruction_weight: float = 0.0                # w: one instruction position against one preserved position
+    instruction_keys: "InstructionKeys | None" = field(default=None, compare=False, repr=False)
+    instructions: dict[str, torch.Tensor] | None = None  # weight name -> I0 [in, in] of this edit's instructions
 
     def __post_init__(self):
         if not (self.weight >= 0 and math.isfinite(self.weight)):
@@ -57,6 +65,10 @@ class KeySolve:
             raise ValueError(f"prior_weight must be a finite number >= 0, got {self.prior_weight}")
         if self.max_norm is not None and not self.max_norm > 0:
             raise ValueError(f"max_norm must be > 0 (or None: no cap), got {self.max_norm}")
+        if not (self.instruction_weight >= 0 and math.isfinite(self.instruction_weight)):
+            raise ValueError(f"instruction_weight must be a finite number >= 0, got {self.instruction_weight}")
+        if self.instruction_weight and self.instruction_keys is None:
+            raise ValueError("instruction_weight needs instruction_keys (the InstructionKeys that collect them)")
 
     @classmethod
     def from_sentences(cls, model: nn.Module, tokenizer, weight_names: list[str], sentences: list[str],
@@ -70,14 +82,12 @@ class KeySolve:
         return cls({name: k.T @ k / len(k) for name, k in keys.items()}, weight, ridge, max_norm=max_norm,
                    prior_weight=prior_weight)
 
-    def with_keys_of(self, model: nn.Module, tokenizer, sentences: list[str], weight: float) -> "KeySolve":
-        """C0 + weight x the mean k kᵀ of `sentences`' layer inputs (text whose outputs matter more than one
-        preserved position each, e.g. the instruction every wrapped prompt of a task starts with)."""
-        if not sentences or not weight > 0:
-            raise ValueError("more preserved keys need at least one sentence and a weight > 0")
-        keys = collect_keys(model, tokenizer, list(self.preserved), sentences)
-        return replace(self, preserved={n: c0 + weight * (keys[n].T @ keys[n] / len(keys[n])).to(c0)
-                                        for n, c0 in self.preserved.items()})
+    def with_instructions(self, texts: list[str]) -> "KeySolve":
+        """The solve for an edit whose sequence's edits are wrapped in the instructions `texts` (distinct; the
+        edit's own included): I0 = the sum of their mean k kᵀ. Unchanged without `instruction_weight`."""
+        if not self.instruction_weight:
+            return self
+        return replace(self, instructions=self.instruction_keys.gram(texts) if texts else None)
 
     def with_prior(self, prior: dict[str, torch.Tensor] | None) -> "KeySolve":
         return replace(self, prior=prior)
@@ -91,6 +101,8 @@ class KeySolve:
             cost = cost + self.preserved[name].to(keys.device) * (self.weight * len(keys))
         if self.prior is not None and name in self.prior and self.prior_weight:
             cost = cost + self.prior[name].to(keys.device) * self.prior_weight
+        if self.instructions is not None and name in self.instructions:
+            cost = cost + self.instructions[name].to(keys.device) * (self.weight * len(keys) * self.instruction_weight)
         return cost
 
     def resolve_rows(self, name: str, u: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -125,21 +137,51 @@ class KeySolve:
     def describe(self) -> dict:
         described = {"weight": self.weight, "ridge": self.ridge, "prior": self.prior is not None}
         described |= {"prior_weight": self.prior_weight} if self.prior_weight != 1.0 else {}
+        described |= {"instruction_weight": self.instruction_weight} if self.instruction_weight else {}
         return described | ({"max_norm": self.max_norm} if self.max_norm is not None else {})
+
+
+class InstructionKeys:
+    """The second moment of each instruction text's layer inputs on the base model, collected once per text (a
+    session or sequence wraps its edits in a few instructions; one forward of a ~30-token text each)."""
+
+    def __init__(self, model: nn.Module, tokenizer, weight_names: list[str]):
+        self.model, self.tokenizer, self.weight_names = model, tokenizer, list(weight_names)
+        self._grams: dict[str, dict[str, torch.Tensor]] = {}
+        self._lock = threading.Lock()
+
+    def gram(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Per weight, the sum over the distinct `texts` of each one's mean k kᵀ (float64)."""
+        total: dict[str, torch.Tensor] = {}
+        for text in dict.fromkeys(texts):
+            for name, g in self._gram_of(text).items():
+                total[name] = total[name] + g if name in total else g.clone()
+        return total
+
+    def _gram_of(self, text: str) -> dict[str, torch.Tensor]:
+        with self._lock:
+            if text not in self._grams:
+                keys = collect_keys(self.model, self.tokenizer, self.weight_names, [text])
+                self._grams[text] = {name: k.T @ k / len(k) for name, k in keys.items()}
+            return self._grams[text]
 
 
 class KeyMemory:
     """The keys of a sequence's edits, for the next edit's prior P (`KeySolve.prior`).
 
     Each edit's keys (every position of its text, [P, in] per weight) are kept while it can be undone, so undo is
-    exact: P is recomputed from what is kept. A sealed edit's keys are added once to a float64 sum and dropped."""
+    exact: P is recomputed from what is kept. A sealed edit's keys are added once to a float64 sum and dropped.
+    The instructions each edit was wrapped in are kept beside its keys (`instructions`: those of every edit not
+    undone, sealed ones included)."""
 
     def __init__(self):
         self._sealed: dict[str, torch.Tensor] = {}
         self._open: dict[int, dict[str, torch.Tensor]] = {}
         self._gram: dict[str, torch.Tensor] | None = None
+        self._texts: dict[int, tuple[str, ...]] = {}
 
-    def add(self, index: int, keys: dict[str, torch.Tensor]) -> None:
+    def add(self, index: int, keys: dict[str, torch.Tensor], instructions: tuple[str, ...] = ()) -> None:
+        self._texts[index] = tuple(instructions)
         self._open[index] = {name: k.detach().double().cpu() for name, k in keys.items()}
         if self._gram is not None:
             for name, k in self._open[index].items():
@@ -150,8 +192,13 @@ class KeyMemory:
             self._sealed[name] = self._sealed.get(name, 0) + k.T @ k
 
     def drop(self, index: int) -> None:
+        self._texts.pop(index, None)
         if self._open.pop(index, None) is not None:
             self._gram = None
+
+    def instructions(self) -> list[str]:
+        """The distinct instruction texts of the kept edits (sealed ones included), in order."""
+        return list(dict.fromkeys(text for texts in self._texts.values() for text in texts))
 
     def gram(self) -> dict[str, torch.Tensor] | None:
         """P per weight: the sealed sum plus the Gram matrix of every open edit's keys (None: no edit yet)."""

@@ -35,7 +35,8 @@ not roll statistics back: they are a running record of what was edited. `guard` 
 is added (`edit_next`; `add` takes values as given). A guard's `resolve` (`resolve.KeySolve`) works inside
 the editor instead: every new edit is re-solved against preserved keys and the keys of the sequence's earlier
 edits (every position of their text, taken on the model as edited right after each edit, `KeyMemory`), before the
-editor's step search scales it; undo drops the edit's keys from that prior exactly.
+editor's step search scales it; undo drops the edit's keys from that prior exactly. With the re-solve's
+`instruction_weight`, the instructions the live edits and the new one are wrapped in are preserved keys too.
 """
 from __future__ import annotations
 
@@ -127,6 +128,11 @@ def _check_shapes(model: nn.Module, edit: Edit) -> None:
                              f"is {shape[0]}x{shape[1]}")
 
 
+def _instructions_of(examples: list[Example]) -> list[str]:
+    """The instruction texts `examples` are wrapped in (none for plain ones), distinct, in order."""
+    return list(dict.fromkeys(ex.instruction_text for ex in examples if ex.instruction_text is not None))
+
+
 def with_own_norms(editor: EditorContract) -> EditorContract | None:
     """A view of a MEND editor sharing its networks and α but with its own copy of the normalisers
     (None for editors without normalisers). The editor itself is left as it is."""
@@ -184,21 +190,23 @@ class EditSequence:
             return None
         return resolve
 
-    def _editor_now(self) -> EditorContract:
-        """The editor the next edit is computed with: its own normalisers (lifelong_stats), and with the guard's
-        re-solve as its projection, the earlier edits' keys as the prior (a view; the editor is not changed)."""
+    def _editor_now(self, examples: list[Example]) -> EditorContract:
+        """The editor the next edit (of `examples`) is computed with: its own normalisers (lifelong_stats), and with
+        the guard's re-solve as its projection, the earlier edits' keys as the prior and the instructions of the
+        earlier edits and of `examples` preserved (a view; the editor is not changed)."""
         editor = self.editor if self._own_norms is None else self._own_norms
         if self._keys is None:
             return editor
         view = copy.copy(editor)
-        view.projection = self._resolve.with_prior(self._keys.gram())
+        texts = self._keys.instructions() + _instructions_of(examples)
+        view.projection = self._resolve.with_prior(self._keys.gram()).with_instructions(list(dict.fromkeys(texts)))
         return view
 
     def _remember_keys(self, index: int, examples: list[Example]) -> None:
         """Edit `index`'s keys (every position of its examples' text) under the cumulative edit, for later edits."""
         with torch.no_grad(), active_edit(self.model, self.cumulative()):
             keys = collect_keys_of_ids(self.model, self.editor.weight_names, [ex.edit[0] for ex in examples])
-        self._keys.add(index, keys)
+        self._keys.add(index, keys, tuple(_instructions_of(examples)))
         if index in self._sealed:
             self._keys.seal(index)
 
@@ -256,7 +264,7 @@ class EditSequence:
         batch = collate([ex.edit for ex in examples], self.pad_id)
         with self._lock:
             current = self.cumulative()
-            editor = self._editor_now()
+            editor = self._editor_now(examples)
             with torch.no_grad(), active_edit(self.model, current):
                 # the trunk below first_block is the same under any edit (edits touch the top blocks only);
                 # the editor's gradient capture runs the top blocks with `current` active

@@ -36,8 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..editor.edit import Edit
-from ..instructions import render
-from ..prompts import Example
+from ..prompts import Example, wrap_prompt
 from ..tokenize import join
 from ..editor.batched_generation import DEFAULT_MAX_ROWS, generate_ids_batch
 from .generation import ngram_entropy
@@ -399,7 +398,7 @@ def probes_from_example(example: Example, max_per_group: int | None = None) -> G
             locality.append(LocalityPrompt(probe.prompt, _probe_answers(probe), group))
 
     def wrap(prompt: str) -> str:
-        return render(prompt, record.task, example.description, topic=record.topic, label=record.label)
+        return wrap_prompt(prompt, record, example.description)
 
     return GenerationProbes(
         edit_prompt=wrap(record.prompt), target_aliases=(record.target,), plain_prompt=record.prompt,

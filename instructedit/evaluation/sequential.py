@@ -14,6 +14,10 @@ The cumulative edit is one B = 1 edit that applies to every row, so scoring runs
 (`probe_scores(..., edit=None)`) inside `cumulative.applied(model)` instead of expanding it per row with
 `Edit.take`. The trunk below the editor's first block is the same under every edit: the locality probes'
 trunk states and base predictions are computed once and reused at every checkpoint.
+
+`instruction=DRAWN` gives each record its own seen instruction, drawn from the record's identity as training
+draws it (`prompts.training_instruction`), as the edits of an app session vary; any other value is one
+instruction for every record.
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from ..editor.forward import per_record_mean, trunk
 from ..editor.sequence import EditSequence
 from ..models import families
 from ..models.families import BlockInput
-from ..prompts import Example, build_example
+from ..instructions import Instruction
+from ..prompts import Example, build_example, training_instruction
 from ..tokenize import IGNORE, Batch, collate, encode_pair
 from .metrics import ProbeSet, gather_probes, length_buckets, probe_scores
 
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 
 RETENTION_KINDS = ("reliability", "generalization", "portability")
 DEFAULT_CHECKPOINTS = (1, 10, 100, 1000)
+DRAWN = "drawn"  # the instruction setting: a seen instruction per record (module docstring)
 
 
 @dataclass
@@ -177,12 +183,15 @@ def _checkpoints(checkpoints, n: int) -> list[int]:
     return kept
 
 
-def _examples(editor: EditorContract, records: list[EditRecord], tokenizer, instruction, catalog) -> list[Example]:
-    chosen = editor.instruction_for(instruction)
+def _examples(editor: EditorContract, records: list[EditRecord], tokenizer, instruction, catalog,
+              seed: int = 0) -> list[Example]:
+    def chosen(record: EditRecord) -> Instruction:
+        return editor.instruction_for(training_instruction(record, seed) if instruction == DRAWN else instruction)
+
     examples = []
     for record in records:
         try:
-            examples.append(build_example(record, tokenizer, chosen, catalog))
+            examples.append(build_example(record, tokenizer, chosen(record), catalog))
         except ValueError as err:
             log.warning("skipped record %s/%s: %s", record.task, record.record_id, err)
     return examples
@@ -226,7 +235,7 @@ def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[Ed
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    examples = _examples(editor, records, tokenizer, instruction, catalog)
+    examples = _examples(editor, records, tokenizer, instruction, catalog, seed)
     marks = _checkpoints(checkpoints, len(examples))
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
@@ -245,7 +254,7 @@ def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[Ed
             result["edit_seconds"] = round(edit_seconds, 3)
             results.append(result)
             log.info("sequence T=%d: %s", step, {k: v for k, v in result["summary"].items() if k != "edit_rows"})
-    setting = "none" if editor.instruction_for(instruction).is_none else str(instruction)
+    setting = "none" if editor.instruction_for(instruction).is_none else str(instruction)  # "drawn" included
     return {"editor": type(editor).__name__, "instruction": setting, "seed": seed, "n_records": len(examples),
             "order": [examples[i].record.record_id for i in order[:marks[-1] if marks else 0]],
             "locality_probes": len(locality), "lifelong_stats": lifelong_stats, "generation": generation,

@@ -43,10 +43,11 @@ def _inputs(args) -> tuple[str, list[int], dict | None]:
             args.step_scales = validate_scales([float(v) for v in args.step_scales])
         except ValueError as err:
             raise ValueError(f"--step-scales: {err}") from None
-    if args.resolve_max_norm is not None and args.resolve is None:
-        raise ValueError("--resolve-max-norm caps the re-solved edit: give --resolve too")
+    for flag, value in (("--resolve-max-norm", args.resolve_max_norm), ("--resolve-instruction", args.resolve_instruction)):
+        if value is not None and args.resolve is None:
+            raise ValueError(f"{flag} shapes the re-solved edit: give --resolve too")
     for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm),
-                        ("--resolve-max-norm", args.resolve_max_norm)):
+                        ("--resolve-max-norm", args.resolve_max_norm), ("--resolve-instruction", args.resolve_instruction)):
         if value is not None and not value > 0:
             raise ValueError(f"{flag}: give a number > 0, got {value}")
     if args.resolve is not None and not args.resolve >= 0:
@@ -72,7 +73,7 @@ def _guard(args, model, tokenizer, editor, records):
     from workbench.experiments.sequences import make_guard
 
     options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy, "resolve": args.resolve,
-               "resolve_max_norm": args.resolve_max_norm}
+               "resolve_max_norm": args.resolve_max_norm, "resolve_instruction": args.resolve_instruction}
     options = {k: v for k, v in options.items() if v is not None}
     def exclude() -> set[str]:
         return {p.prompt for r in records for p in r.locality}
@@ -143,6 +144,10 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
                         "(instructedit/editor/resolve.py)")
     p.add_argument("--resolve-max-norm", type=float, metavar="C",
                    help="cap each re-solved edit's update norm per weight before the step search (with --resolve)")
+    p.add_argument("--resolve-instruction", type=float, metavar="W",
+                   help="also preserve the keys of the instructions the edits are wrapped in, each position at W "
+                        "preserved positions (with --resolve; the chosen setting: --resolve 10 --resolve-max-norm 1 "
+                        "--resolve-instruction 100 --step-scales 0.5,0.75,1,1.5,2,3,4,6)")
     p.add_argument("--step-scales", type=csv, metavar="S1,S2,...",
                    help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")

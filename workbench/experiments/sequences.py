@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from instructedit.data.tasks import SPLITS, load_split
@@ -63,52 +63,45 @@ class SequencePiece:
 def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, tokenizer, editor, source: str,
               quick: bool = False) -> dict:
     checkpoints = QUICK_CHECKPOINTS if quick else experiment.checkpoints
-    source = variant_source(source, experiment.variants.get(piece.entry))
+    source = variant_source(source, experiment, piece.entry)
     stored = piece.load(checkpoints, source)
     if stored is not None:
         return stored
-    records = load_split(piece.task, piece.split)[: max(checkpoints)]
+    pairs = list(zip(piece.task.split("+"), piece.split.split("+")))  # one pair, or a mixed piece's
+    records = [r for task, split in pairs for r in load_split(task, split)[: max(checkpoints)]]
     log.info("sequence %s on %s/%s: %d records, checkpoints %s", piece.entry, piece.task, piece.split,
              len(records), checkpoints)
     started = time.process_time()
     editor, guard, lifelong = sequence_setup(experiment.variants.get(piece.entry, {}), model, tokenizer, editor,
-                                             lambda: _task_probes(piece.task), QUICK_PRESERVED if quick else None,
-                                             instruction_prefix(editor, piece.task))
+                                             lambda: set().union(*(_task_probes(task) for task, _ in pairs)),
+                                             QUICK_PRESERVED if quick else None)
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
-    result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, "seen", locality_probes=probes,
-                               seed=experiment.seed, generation=True, lifelong_stats=lifelong, guard=guard)
+    result = evaluate_sequence(model, tokenizer, editor, records, checkpoints, experiment.instruction,
+                               locality_probes=probes, seed=experiment.seed, generation=True,
+                               lifelong_stats=lifelong, guard=guard)
     result |= {"source": source, "task": piece.task, "split": piece.split,
                "cpu_seconds": round(time.process_time() - started, 1)}
     atomic_write_json(piece.path, result)
     return result
 
 
-def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None,
-                   prefix: str | None = None):
+def sequence_setup(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None):
     """What a variant's options make of an editor for a sequence: (the editor, with `step_scales` as its step
     search where given; the `SequenceGuard` of the other options, None without any; `lifelong_stats`)."""
     options = dict(options)
     lifelong = bool(options.pop("lifelong_stats", False))
     if "step_scales" in options:
         editor = editor.with_settings(step_scales=tuple(options.pop("step_scales")))
-    guard = make_guard(options, model, tokenizer, editor, exclude, preserved, prefix) if options else None
+    guard = make_guard(options, model, tokenizer, editor, exclude, preserved) if options else None
     return editor, guard, lifelong
 
 
-def instruction_prefix(editor, task: str, instruction: str = "seen") -> str | None:
-    """The text every instruction-wrapped prompt of `task` starts with under `editor` (up to "Input:"), or None for
-    an editor that takes no instruction."""
-    from instructedit.instructions import Instruction, describe, render
-
-    chosen = editor.instruction_for(Instruction.parse(instruction))
-    description = describe(task, chosen)
-    return None if description is None else render("", task, description).rstrip()
-
-
-def variant_source(source: str, options: dict | None) -> str:
-    """What made a variant's piece: the editor's source and the variant's options (a piece made under other
-    options is not reused)."""
-    return f"{source}#{json.dumps(options, sort_keys=True)}" if options else source
+def variant_source(source: str, experiment: SequenceExperiment, entry: str) -> str:
+    """What made an entry's piece: the editor's source, the variant's options and the instruction setting where it
+    is not "seen" (a piece made under other options is not reused)."""
+    options = experiment.variants.get(entry)
+    source = f"{source}#{json.dumps(options, sort_keys=True)}" if options else source
+    return source if experiment.instruction == "seen" else f"{source}#instruction={experiment.instruction}"
 
 
 def _task_probes(task: str) -> set[str]:
@@ -116,22 +109,21 @@ def _task_probes(task: str) -> set[str]:
     return {p.prompt for split in SPLITS[task] for r in load_split(task, split) for p in r.locality}
 
 
-def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None,
-               prefix: str | None = None):
+def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int | None = None):
     """A `SequenceGuard` from a variant's options (scale, max_norm, energy, resolve, resolve_max_norm,
-    resolve_prior: the weight of the earlier edits' keys; resolve_instruction: the weight of the keys of `prefix`,
-    the instruction every wrapped prompt of the sequence starts with); the
+    resolve_prior: the weight of the earlier edits' keys; resolve_instruction: the weight of the keys of the
+    instructions the sequence's edits are wrapped in, `KeySolve.instruction_weight`); the
     preserved keys of its projection or re-solve (`preserved` sentences, PRESERVED by default, from the
     source `preserved_from`, ROME known facts by default; the argument `preserved` caps the count, as --quick
     does) never include a prompt of `exclude()` (the locality probes the evaluation scores; called only when
     there are keys to collect)."""
     from instructedit.editor.guards import KeyProjection, SequenceGuard, preserved_sentences
-    from instructedit.editor.resolve import KeySolve
+    from instructedit.editor.resolve import InstructionKeys, KeySolve
 
     options = dict(options)
     energy, weight = options.pop("energy", None), options.pop("resolve", None)
     cap, prior_weight = options.pop("resolve_max_norm", None), options.pop("resolve_prior", 1.0)
-    instruction_weight = options.pop("resolve_instruction", None)
+    instruction_weight = options.pop("resolve_instruction", 0.0)
     count, source = options.pop("preserved", PRESERVED), options.pop("preserved_from", "known")
     count = min(count, preserved) if preserved is not None else count
     sentences = preserved_sentences(exclude(), count, source) if energy is not None or weight is not None else []
@@ -141,12 +133,18 @@ def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int 
     if weight is not None:
         options["resolve"] = KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=weight,
                                                      max_norm=cap, prior_weight=prior_weight)
-        if instruction_weight is not None and prefix:
-            options["resolve"] = options["resolve"].with_keys_of(model, tokenizer, [prefix], instruction_weight)
-    elif cap is not None or prior_weight != 1.0 or instruction_weight is not None:
+        if instruction_weight:
+            options["resolve"] = replace(options["resolve"], instruction_weight=instruction_weight,
+                                         instruction_keys=InstructionKeys(model, tokenizer, editor.weight_names))
+    elif cap is not None or prior_weight != 1.0 or instruction_weight:
         raise ValueError("resolve_max_norm, resolve_prior and resolve_instruction shape the re-solved edit: "
                          "they need resolve")
     return SequenceGuard(**options)
+
+
+def _task_cell(result: dict) -> str:
+    """"zsRE (train)", or for a mixed piece "zsRE + Recent (train + validation)"."""
+    return f"{' + '.join(schema.task_label(t) for t in result['task'].split('+'))} ({result['split'].replace('+', ' + ')})"
 
 
 def _cell(value) -> str:
@@ -164,7 +162,7 @@ def markdown(results: dict[str, dict[str, dict]]) -> str:
             for point in result["checkpoints"]:
                 rate = point["T"] / point["edit_seconds"] if point["edit_seconds"] else None
                 cells = [_cell(point["summary"].get(m)) for m in SHOWN]
-                lines.append(f"| {entry} | {schema.task_label(result['task'])} ({result['split']}) | {point['T']} | "
+                lines.append(f"| {entry} | {_task_cell(result)} | {point['T']} | "
                              + " | ".join(cells) + f" | {'–' if rate is None else f'{rate:.2f}'} |")
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,8 @@ One `Session` per browser session (the app keeps it in a gr.State): the shared b
 every forward runs under the session's cumulative edit through the per-thread hooks. Edit k is computed
 on the model as edited by the kept edits 1..k-1 (`EditSequence.edit_next`), with the form's seen
 instruction (the editor contract decides whether the editor reads it); the app gives it the sequence setting
-chosen on validation (`AppState.session_editor`: each edit re-solved against the earlier ones' keys, capped).
+chosen on validation for sessions (`AppState.session_editor`: each edit re-solved against the earlier ones' keys,
+capped).
 
 The session file holds the form fields of every kept edit and the last re-check, never tensors: loading it
 makes the edits again, in order, on this app's model and editor (an edit is a deterministic function of

@@ -216,8 +216,8 @@ class AppState:
 
     def session_editor(self, name: str):
         """(editor, guard) for a session of many edits with editor `name`, built once: the sequence setting chosen
-        on validation (`suite.SESSION_OPTIONS`: every edit re-solved against the earlier edits' keys and 300 known
-        facts', capped before a wider step search; `instructedit/editor/resolve.py`)."""
+        on validation for sessions (`suite.SESSION_OPTIONS`: every edit re-solved against the earlier edits' keys and
+        300 known facts', capped before a wider step search; `instructedit/editor/resolve.py`)."""
         if name not in self._session_editors:
             from workbench.experiments.sequences import sequence_setup
             from workbench.experiments.suite import SESSION_OPTIONS
