@@ -72,7 +72,10 @@ def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, token
     log.info("sequence %s on %s/%s: %d records, checkpoints %s", piece.entry, piece.task, piece.split,
              len(records), checkpoints)
     started = time.process_time()
-    editor, guard, lifelong = sequence_setup(experiment.variants.get(piece.entry, {}), model, tokenizer, editor,
+    options = dict(experiment.variants.get(piece.entry, {}))
+    if quick and "step_scales" in options:  # --quick: the variant's search on the editor's own (quick) scales
+        options["step_scales"] = editor.config.step_scales or options["step_scales"]
+    editor, guard, lifelong = sequence_setup(options, model, tokenizer, editor,
                                              lambda: set().union(*(_task_probes(task) for task, _ in pairs)),
                                              QUICK_PRESERVED if quick else None)
     probes = default_locality_probes(records)[:QUICK_LOCALITY_PROBES] if quick else None
