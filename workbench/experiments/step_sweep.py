@@ -19,6 +19,7 @@ from pathlib import Path
 from instructedit.data.enrich import known_pool, load_known_facts
 from instructedit.data.tasks import load_split
 from instructedit.editor.guards import KeyProjection
+from instructedit.editor.resolve import KeySolve
 from instructedit.editor.editor import Editor
 from instructedit.editor.step_search import validate_scales
 from instructedit.evaluation.evaluate import evaluate
@@ -39,12 +40,14 @@ PRESERVED_FACTS = 300
 class StepVariant:
     """One edit-time setting of the shipped editor: its step search, loop repair and preserved-key projection
     (`key_energy`: `guards.KeyProjection` of every edit off the dominant subspace of known facts of the
-    TRAIN pool, `enrich.known_pool`, never a validation or test probe; None: no projection)."""
+    TRAIN pool, `enrich.known_pool`, never a validation or test probe; or `resolve`: every edit re-solved against
+    those facts' keys, the sequences' `resolve.KeySolve` for single edits; None: neither)."""
 
     step_scales: tuple[float, ...]
     step_fallback: float = 1.0
     repair_tokens: int = 0
     key_energy: float | None = None
+    resolve: float | None = None  # λ of `resolve.KeySolve`: every edit re-solved against the same known facts' keys
 
 
 VARIANTS: dict[str, StepVariant] = {
@@ -55,14 +58,18 @@ VARIANTS: dict[str, StepVariant] = {
     "search+repair+keys": StepVariant(SEARCH, repair_tokens=8, key_energy=0.8),  # every edit off preserved keys
     "search+repair+keys95": StepVariant(SEARCH, repair_tokens=8, key_energy=0.95),  # ... off more of them
     "wide+repair+keys95": StepVariant(WIDE_SEARCH, repair_tokens=8, key_energy=0.95),  # and steps up to 6x
+    "search+repair+resolve10": StepVariant(SEARCH, repair_tokens=8, resolve=10.0),  # every edit re-solved
 }
 
 
-def _projection(model, tokenizer, editor: Editor, energy: float) -> KeyProjection:
-    """The preserved-key projection from the train pool's known facts (disjoint from every probe scored here)."""
+def _projection(model, tokenizer, editor: Editor, variant: StepVariant):
+    """The variant's projection from the train pool's known facts (disjoint from every probe scored here)."""
     facts = known_pool(load_known_facts(), "train")[:PRESERVED_FACTS]
     sentences = [f"{f.probe.prompt} {f.probe.answer}" for f in facts]
-    return KeyProjection.from_sentences(model, tokenizer, editor.weight_names, sentences, energy=energy, max_scale=1.0)
+    if variant.resolve is not None:
+        return KeySolve.from_sentences(model, tokenizer, editor.weight_names, sentences, weight=variant.resolve)
+    return KeyProjection.from_sentences(model, tokenizer, editor.weight_names, sentences, energy=variant.key_energy,
+                                        max_scale=1.0)
 
 
 def _root() -> Path:
@@ -82,12 +89,12 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
     variant = VARIANTS[name]
     editor.config.step_scales = validate_scales(variant.step_scales)
     editor.config.step_fallback, editor.config.repair_tokens = variant.step_fallback, variant.repair_tokens
-    if variant.key_energy is not None:
-        editor.projection = _projection(model, tokenizer, editor, variant.key_energy)
+    if variant.key_energy is not None or variant.resolve is not None:
+        editor.projection = _projection(model, tokenizer, editor, variant)
     records = [r for task, split, n in VALIDATION for r in load_split(task, split)[:n]]
     result = evaluate(model, tokenizer, editor, records, "seen", progress=False)
     result.update(editor=EDITOR, step_scales=list(variant.step_scales), step_fallback=variant.step_fallback,
-                  repair_tokens=variant.repair_tokens, key_energy=variant.key_energy)
+                  repair_tokens=variant.repair_tokens, key_energy=variant.key_energy, resolve=variant.resolve)
     return atomic_write_json(out, result)
 
 
