@@ -59,7 +59,8 @@ def test_sequence_resolve_and_step_scales_reach_the_editor(save_tiny_editor, tmp
     _records(data)
     assert main(["sequence", "--editor", str(editor), "--data", str(data), "--checkpoints", "2",
                  "--resolve", "0.5", "--resolve-instruction", "50", "--step-scales", "0.5,1,4",
-                 "--out", str(tmp_path / "seq")]) == 0
+                 "--instruction", "drawn", "--out", str(tmp_path / "seq")]) == 0
+    assert json.loads((tmp_path / "seq.json").read_text())["ed"]["instruction"] == "drawn"
     guard = json.loads((tmp_path / "seq.json").read_text())["ed"]["guard"]
     assert guard["resolve"] == {"weight": 0.5, "ridge": 1e-3, "prior": False, "instruction_weight": 50.0}
     assert seen and set(seen) == {(0.5, 1.0, 4.0)}

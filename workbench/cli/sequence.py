@@ -152,7 +152,8 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
                    help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     p.add_argument("--out", help="write <out>.json (per checkpoint, per record) and <out>.md")
-    p.add_argument("--instruction", default="seen", help=INSTRUCTION_HELP)
+    p.add_argument("--instruction", default="seen",
+                   help=INSTRUCTION_HELP + "; drawn: each record its own seen instruction, drawn as training draws it")
     p.add_argument("--instruction-set", metavar="FILE", help="instruction-set JSON in place of the built-in catalog")
     p.add_argument("--model", help="model spec (default: the one the editors were trained on)")
 
