@@ -6,6 +6,10 @@ re-scores every earlier edit and fixed locality probes, with the token and the g
 (editor, task) run is a piece on disk (`runs/sequence/<experiment>/<editor>/<task>.json`), reused by a later
 run that asks for no more; the pieces are assembled into `assets/results/<experiment>.{json,md}`.
 
+A `mixed` experiment makes one piece of all its (data set, split) pairs together, in one seeded order, and
+`instruction="drawn"` wraps each record in its own seen instruction: the edits of an app session
+(`sequence-validation-session`, where the app's setting is chosen).
+
 `sequence-validation` is where ways to make edits hold are tried (zsRE records 0-499, which no instruct
 editor trains on); `sequence` is run once, on the held-out test records (zsRE records 500-999, the real
 Recent test split). A split caps T at its size (zsRE test: 498 valid records, Recent test: 114), so T = 1,000
