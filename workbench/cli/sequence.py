@@ -145,8 +145,8 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolve-max-norm", type=float, metavar="C",
                    help="cap each re-solved edit's update norm per weight before the step search (with --resolve)")
     p.add_argument("--resolve-instruction", type=float, metavar="W",
-                   help="also preserve the keys of the instructions the edits are wrapped in, each position at W "
-                        "preserved positions (with --resolve; the chosen setting: --resolve 10 --resolve-max-norm 1 "
+                   help="also preserve the keys of the instructions the edits are wrapped in, each one's second "
+                        "moment at W x the preserved facts' (with --resolve; the chosen setting: --resolve 10 --resolve-max-norm 1 "
                         "--resolve-instruction 100 --step-scales 0.5,0.75,1,1.5,2,3,4,6)")
     p.add_argument("--step-scales", type=csv, metavar="S1,S2,...",
                    help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
