@@ -185,7 +185,8 @@ def test_sessions_are_isolated(app_state, tmp_path):
 
 def test_the_apps_sessions_re_solve_each_edit_against_the_earlier_ones(app_state, tmp_path):
     """A session made by the handlers edits with the setting chosen on validation (`suite.SESSION_OPTIONS`): the
-    re-solve (λ, cap; the instructions' keys where the setting weighs them) as its guard, the wider step search on a view of the editor (the shared editor unchanged)."""
+    re-solve (λ, cap; the instructions' keys where the setting weighs them) as its guard, the wider step search on a
+    view of the editor (the shared editor unchanged)."""
     from workbench.experiments.suite import SESSION_OPTIONS
 
     handlers = SessionHandlers(app_state, folder=tmp_path)

@@ -126,7 +126,8 @@ def test_a_sequence_preserves_the_instructions_its_edits_are_wrapped_in(tiny_lla
     records = toy_records(3)
     examples = [build_example(r, tokenizer, Instruction(index=i)) for i, r in zip((0, 1, 0), records)]
     texts = [ex.instruction_text for ex in examples]
-    assert texts[0] != texts[1] and texts[0] == texts[2] and wrap_prompt(records[0].prompt, records[0], examples[0].description).startswith(texts[0])
+    assert texts[0] != texts[1] and texts[0] == texts[2]
+    assert wrap_prompt(records[0].prompt, records[0], examples[0].description).startswith(texts[0])
     batch = collate([examples[0].edit], tokenizer.pad_token_id)
     own = collect_keys_of_ids(model, names, [batch.input_ids[0].tolist()])
     own = {n: k[batch.edit_rows[0]] for n, k in own.items()}

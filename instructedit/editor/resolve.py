@@ -83,8 +83,8 @@ class KeySolve:
                    prior_weight=prior_weight)
 
     def with_instructions(self, texts: list[str]) -> "KeySolve":
-        """The solve for an edit whose sequence's edits are wrapped in the instructions `texts` (distinct; the
-        edit's own included): I0 = the sum of their mean k kᵀ. Unchanged without `instruction_weight`."""
+        """The solve for an edit whose sequence's edits are wrapped in the instructions `texts` (the edit's own
+        included): I0 = the sum of the distinct texts' mean k kᵀ. Unchanged without `instruction_weight`."""
         if not self.instruction_weight:
             return self
         return replace(self, instructions=self.instruction_keys.gram(texts) if texts else None)

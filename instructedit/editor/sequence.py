@@ -198,8 +198,8 @@ class EditSequence:
         if self._keys is None:
             return editor
         view = copy.copy(editor)
-        texts = self._keys.instructions() + _instructions_of(examples)
-        view.projection = self._resolve.with_prior(self._keys.gram()).with_instructions(list(dict.fromkeys(texts)))
+        texts = self._keys.instructions() + _instructions_of(examples)  # a text twice counts once (`gram`)
+        view.projection = self._resolve.with_prior(self._keys.gram()).with_instructions(texts)
         return view
 
     def _remember_keys(self, index: int, examples: list[Example]) -> None:

@@ -43,11 +43,11 @@ def _inputs(args) -> tuple[str, list[int], dict | None]:
             args.step_scales = validate_scales([float(v) for v in args.step_scales])
         except ValueError as err:
             raise ValueError(f"--step-scales: {err}") from None
-    for flag, value in (("--resolve-max-norm", args.resolve_max_norm), ("--resolve-instruction", args.resolve_instruction)):
+    shaping = (("--resolve-max-norm", args.resolve_max_norm), ("--resolve-instruction", args.resolve_instruction))
+    for flag, value in shaping:
         if value is not None and args.resolve is None:
             raise ValueError(f"{flag} shapes the re-solved edit: give --resolve too")
-    for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm),
-                        ("--resolve-max-norm", args.resolve_max_norm), ("--resolve-instruction", args.resolve_instruction)):
+    for flag, value in (("--scale", args.scale), ("--max-norm", args.max_norm)) + shaping:
         if value is not None and not value > 0:
             raise ValueError(f"{flag}: give a number > 0, got {value}")
     if args.resolve is not None and not args.resolve >= 0:
@@ -146,8 +146,8 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
                    help="cap each re-solved edit's update norm per weight before the step search (with --resolve)")
     p.add_argument("--resolve-instruction", type=float, metavar="W",
                    help="also preserve the keys of the instructions the edits are wrapped in, each one's second "
-                        "moment at W x the preserved facts' (with --resolve; the chosen setting: --resolve 10 --resolve-max-norm 1 "
-                        "--resolve-instruction 100 --step-scales 0.5,0.75,1,1.5,2,3,4,6)")
+                        "moment at W x the preserved facts' (with --resolve; the chosen setting: --resolve 10 "
+                        "--resolve-max-norm 1 --resolve-instruction 100 --step-scales 0.5,0.75,1,1.5,2,3,4,6)")
     p.add_argument("--step-scales", type=csv, metavar="S1,S2,...",
                    help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")

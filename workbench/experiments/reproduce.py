@@ -208,7 +208,8 @@ def run_sequence_experiment(plan: Plan, name: str, model, tokenizer) -> Path | N
             complete = complete and usable is False
             continue
         source = _source(plan, base)
-        pieces = [SequencePiece(plan.runs / "sequence" / name, entry, task, split) for task, split in experiment.piece_tasks()]
+        pieces = [SequencePiece(plan.runs / "sequence" / name, entry, task, split)
+                  for task, split in experiment.piece_tasks()]
         if plan.shard.owns(base):
             editor = _editor(plan, base, model)
             runs = [run_piece(piece, experiment, model, tokenizer, editor, source, plan.quick) for piece in pieces]

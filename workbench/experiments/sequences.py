@@ -151,7 +151,8 @@ def make_guard(options: dict, model, tokenizer, editor, exclude, preserved: int 
 
 def _task_cell(result: dict) -> str:
     """"zsRE (train)", or for a mixed piece "zsRE + Recent (train + validation)"."""
-    return f"{' + '.join(schema.task_label(t) for t in result['task'].split('+'))} ({result['split'].replace('+', ' + ')})"
+    tasks = " + ".join(schema.task_label(t) for t in result["task"].split("+"))
+    return f"{tasks} ({result['split'].replace('+', ' + ')})"
 
 
 def _cell(value) -> str:
