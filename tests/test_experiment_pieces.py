@@ -73,3 +73,7 @@ def test_a_piece_made_without_the_step_search_is_not_reused_under_it(tmp_path):
                                              "repair_scales": [1.0, 2.0]}}))
     repaired = _source(plan, "ed")  # the loop repair is named too
     assert repaired not in (plain, searched) and "repair_tokens=8" in repaired
+    config.write_text(json.dumps({"editor": {"step_scales": [0.5, 1.0], "step_fallback": 1.0, "repair_tokens": 8,
+                                             "repair_scales": [1.0, 2.0], "repair_stop": True}}))
+    stopped = _source(plan, "ed")  # and the stop repair, where it is on
+    assert stopped.startswith(repaired) and "repair_stop=1" in stopped

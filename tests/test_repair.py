@@ -129,3 +129,47 @@ def test_an_editor_with_a_key_projection_projects_every_edit_and_every_repair(se
             keys = bases[n].T.to(f.u.dtype).expand(f.u.shape[0], -1, -1)  # the preserved directions as inputs
             assert projected.output_delta(n, keys).abs().max() < 1e-4, n
             assert projected.output_delta(n, torch.randn_like(keys)).abs().max() > 1e-3, n
+
+
+def test_repair_stop_needs_the_repair():
+    with pytest.raises(ValueError, match="repair_stop"):
+        EditorConfig(step_scales=(1.0,), repair_stop=True)
+
+
+def test_the_stop_repair_ends_the_text_after_the_target_where_the_base_words_do_not_mend(setup, monkeypatch):
+    """Under a loop rule that only a continuation ending at once passes: the rows the base model's words do not
+    mend (and only those) are repaired again towards the end-of-text token; a row that repair mends holds its
+    target and continues its request with that token first under the repaired edit; a row never held is left
+    alone. Without `stop` there is no second repair."""
+    model, tokenizer, editor, batch, edit = setup
+    eos = repair.stop_ids(model)
+    assert eos, "the tiny model's generation config names an end-of-text token"
+    monkeypatch.setattr(repair, "loops", lambda target, ids: ids[:1] != eos)
+    calls = []
+    repair_rows = repair._repair_rows
+    monkeypatch.setattr(repair, "_repair_rows", lambda *a: calls.append((a[4], a[7])) or repair_rows(*a))
+    pad = tokenizer.pad_token_id
+    edit.meta["step_clean"] = [None if outcome is None else False for outcome in edit.meta["step_clean"]]
+    scales = SCALES + (256.0, 1024.0)  # the untrained tiny editor's steps are small
+    plain = repair.repair_loops(editor, model, batch, edit, 8, scales, pad)
+    assert plain.meta["repair_stopped"] == [] and len(calls) <= 1
+    calls.clear()
+    out = repair.repair_loops(editor, model, batch, edit, 8, scales, pad, stop=True)
+    looping = [row for row, outcome in enumerate(edit.meta["step_clean"]) if outcome is False]
+    mended_first = [row for row in looping if plain.meta["repair_scales"][row]]
+    left = [row for row in looping if row not in mended_first]
+    assert [rows for rows, _ in calls][-1:] == ([left] if left else [mended_first])
+    if left:
+        assert calls[-1][1] == [eos] * len(left)
+    assert set(out.meta["repair_stopped"]) <= set(left)
+    requests, _ = request_ids(batch)
+    held = targets_held(model, batch, trunk(model, batch.input_ids, editor.first_block), editor.first_block, out)
+    for row in out.meta["repair_stopped"]:
+        assert out.meta["repair_scales"][row] in scales and held[row]
+        ids = continue_ids(model, [requests[row]], pad, 4, edit=out.take([row]), owner=[0], stack=True)[0]
+        assert ids[:1] == eos
+    for row in mended_first:
+        assert out.meta["repair_scales"][row] == plain.meta["repair_scales"][row]
+    for row, outcome in enumerate(edit.meta["step_clean"]):
+        if outcome is None:
+            assert out.meta["repair_scales"][row] == 0.0

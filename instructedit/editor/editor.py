@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 MODES = ("single-task", "multi-task", "instruct")
-EDIT_TIME_SETTINGS = ("step_scales", "step_fallback", "repair_tokens", "repair_scales")  # no retraining needed
+EDIT_TIME_SETTINGS = ("step_scales", "step_fallback", "repair_tokens", "repair_scales", "repair_stop")  # no retraining needed
 REFUSED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -46,6 +46,7 @@ class EditorConfig:
     step_fallback: float = 1.0           # the step multiplier when no searched scale makes the target greedy
     repair_tokens: int = 0               # loop repair after the search (`repair.py`): base tokens learned; 0: off
     repair_scales: tuple[float, ...] = REPAIR_SCALES  # the repair's step multipliers, smallest clean one taken
+    repair_stop: bool = False            # where the base model's words do not mend a loop: end the text after the target
 
     def __post_init__(self):
         if self.edit_last_k < 1:
@@ -65,6 +66,8 @@ class EditorConfig:
         self.repair_scales = validate_repair(self.repair_tokens, self.repair_scales)
         if self.repair_tokens and not self.step_scales:
             raise ValueError("repair_tokens needs step_scales: the loop repair works on the step search's result")
+        if self.repair_stop and not self.repair_tokens:
+            raise ValueError("repair_stop needs repair_tokens > 0: it is the loop repair's second try")
 
     @property
     def uses_instructions(self) -> bool:
@@ -181,7 +184,8 @@ class Editor(nn.Module, EditorContract):
                                self.config.step_fallback, ride)
             if self.config.repair_tokens:
                 pad = getattr(model.generation_config, "pad_token_id", None) or 0
-                edit = repair_loops(self, model, batch, edit, self.config.repair_tokens, self.config.repair_scales, pad)
+                edit = repair_loops(self, model, batch, edit, self.config.repair_tokens, self.config.repair_scales, pad,
+                                    self.config.repair_stop)
                 if ride is not None:
                     ride.forget([b for b, scale in enumerate(edit.meta["repair_scales"]) if scale])
         return edit

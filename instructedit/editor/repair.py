@@ -106,26 +106,52 @@ def _first_clean_scale(editor, model, batch: Batch, edit: Edit, repair: Edit, re
     return chosen
 
 
+def _repair_rows(editor, model: nn.Module, batch: Batch, edit: Edit, rows: list[int], requests, targets,
+                 continued: list[list[int]], scales: tuple[float, ...], pad: int) -> tuple[Edit, dict[int, float]]:
+    """`edit` with the repair towards `continued` (one per row of `rows`) added to each row it makes clean, and
+    the scale chosen per row fixed."""
+    own = edit.take(rows)
+    repair = _repair_edit(editor, model, own, requests, continued, pad)
+    found = _first_clean_scale(editor, model, _request_batch(batch, rows, pad), own, repair, requests, targets,
+                               scales, pad)
+    fixed = [j for j, s in enumerate(found) if s is not None]
+    if fixed:
+        edit = with_rows(edit, repair.take(fixed), [rows[j] for j in fixed], [found[j] for j in fixed])
+    return edit, {rows[j]: found[j] for j in fixed}
+
+
+def stop_ids(model: nn.Module) -> list[int]:
+    """The end-of-text token the stop repair teaches ([]: the model's generation config names none)."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    eos = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
+    return [int(eos)] if eos is not None else []
+
+
 @torch.no_grad()
 def repair_loops(editor, model: nn.Module, batch: Batch, edit: Edit, tokens: int, scales: tuple[float, ...],
-                 pad: int) -> Edit:
+                 pad: int, stop: bool = False) -> Edit:
     """`edit` with the repair added to each row the step search held but could not make clean
-    (`meta["step_clean"]` False); the chosen repair scales (0: none) are in `meta["repair_scales"]`."""
+    (`meta["step_clean"]` False); the chosen repair scales (0: none) are in `meta["repair_scales"]`.
+    `stop`: a row the base model's words do not mend (or after whose target the base model says nothing) is
+    then repaired towards ending its text right after the target (the model's end-of-text token), under the
+    same check; those rows are listed in `meta["repair_stopped"]`."""
     values = [0.0] * len(batch)
     rows = [b for b, ok in enumerate(edit.meta.get("step_clean") or ()) if ok is False]
     requests, targets = request_ids(_request_batch(batch, rows, pad)) if rows else ([], [])
+    by_row = {b: (request, target) for b, request, target in zip(rows, requests, targets)}
     continued = continue_ids(model, requests, pad, tokens, stack=True) if rows else []
     keep = [i for i, more in enumerate(continued) if more]  # the base model said something after the target
+    fixed: dict[int, float] = {}
     if keep:
-        own = edit.take([rows[i] for i in keep])
-        requests, targets = [requests[i] for i in keep], [targets[i] for i in keep]
-        repair = _repair_edit(editor, model, own, requests, [continued[i] for i in keep], pad)
-        found = _first_clean_scale(editor, model, _request_batch(batch, [rows[i] for i in keep], pad), own, repair,
-                                   requests, targets, scales, pad)
-        fixed = [j for j, s in enumerate(found) if s is not None]
-        if fixed:
-            edit = with_rows(edit, repair.take(fixed), [rows[keep[j]] for j in fixed], [found[j] for j in fixed])
-        for j in fixed:
-            values[rows[keep[j]]] = found[j]
+        edit, fixed = _repair_rows(editor, model, batch, edit, [rows[i] for i in keep], [requests[i] for i in keep],
+                                   [targets[i] for i in keep], [continued[i] for i in keep], scales, pad)
+    stopped: dict[int, float] = {}
+    left = [b for b in rows if b not in fixed]
+    if stop and left and stop_ids(model):
+        edit, stopped = _repair_rows(editor, model, batch, edit, left, [by_row[b][0] for b in left],
+                                     [by_row[b][1] for b in left], [stop_ids(model)] * len(left), scales, pad)
+    for b, scale in (fixed | stopped).items():
+        values[b] = scale
     edit.meta["repair_scales"] = values
+    edit.meta["repair_stopped"] = sorted(stopped)
     return edit

@@ -100,6 +100,8 @@ def evaluate(model, tokenizer, editor: EditorContract, records: list[EditRecord]
             s["step_scale"] = scale  # the edit-time step search's choice (step_search.py)
         for s, scale in zip(chunk_scores, edit.meta.get("repair_scales", ())):
             s["repair_scale"] = scale  # the loop repair's scale, 0 where none was added (repair.py)
+        for row in edit.meta.get("repair_stopped", ()):
+            chunk_scores[row]["repair_stopped"] = True  # repaired towards ending after the target
         if generation_metrics:
             _add_generation_metrics(model, tokenizer, edit, chunk, chunk_scores, settings)
         for row, (example, s) in enumerate(zip(chunk, chunk_scores)):

@@ -121,6 +121,7 @@ def _source(plan: Plan, name: str) -> str:
         return str(directory)
     repair = settings.get("repair_tokens") or 0
     more = f"&repair_tokens={repair}&repair_scales={list(settings['repair_scales'])}" if repair else ""
+    more += "&repair_stop=1" if repair and settings.get("repair_stop") else ""
     return f"{directory}?step_scales={list(scales)}&fallback={settings['step_fallback']}{more}"
 
 

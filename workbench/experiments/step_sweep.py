@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 EDITOR = "instructedit"
 SEARCH = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 WIDE_SEARCH = SEARCH + (4.0, 6.0)  # for edits weakened by a projection
+LOW_SEARCH = (0.25, 0.35) + SEARCH  # smaller steps first, for edits that already hold at the smallest
 PRESERVED_FACTS = 300
 
 
@@ -48,6 +49,7 @@ class StepVariant:
     repair_tokens: int = 0
     key_energy: float | None = None
     resolve: float | None = None  # λ of `resolve.KeySolve`: every edit re-solved against the same known facts' keys
+    repair_stop: bool = False     # the loop repair's second try: end the text after the target (`repair.py`)
 
 
 VARIANTS: dict[str, StepVariant] = {
@@ -59,6 +61,8 @@ VARIANTS: dict[str, StepVariant] = {
     "search+repair+keys95": StepVariant(SEARCH, repair_tokens=8, key_energy=0.95),  # ... off more of them
     "wide+repair+keys95": StepVariant(WIDE_SEARCH, repair_tokens=8, key_energy=0.95),  # and steps up to 6x
     "search+repair+resolve10": StepVariant(SEARCH, repair_tokens=8, resolve=10.0),  # every edit re-solved
+    "low+repair": StepVariant(LOW_SEARCH, repair_tokens=8),  # the search from 0.25x, then the loop repair
+    "search+repair+stop": StepVariant(SEARCH, repair_tokens=8, repair_stop=True),  # unmended loops: end after the target
 }
 
 
@@ -89,12 +93,14 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
     variant = VARIANTS[name]
     editor.config.step_scales = validate_scales(variant.step_scales)
     editor.config.step_fallback, editor.config.repair_tokens = variant.step_fallback, variant.repair_tokens
+    editor.config.repair_stop = variant.repair_stop
     if variant.key_energy is not None or variant.resolve is not None:
         editor.projection = _projection(model, tokenizer, editor, variant)
     records = [r for task, split, n in VALIDATION for r in load_split(task, split)[:n]]
     result = evaluate(model, tokenizer, editor, records, "seen", progress=False)
     result.update(editor=EDITOR, step_scales=list(variant.step_scales), step_fallback=variant.step_fallback,
-                  repair_tokens=variant.repair_tokens, key_energy=variant.key_energy, resolve=variant.resolve)
+                  repair_tokens=variant.repair_tokens, key_energy=variant.key_energy, resolve=variant.resolve,
+                  repair_stop=variant.repair_stop)
     return atomic_write_json(out, result)
 
 
