@@ -165,6 +165,10 @@ SESSION_TASKS = (("zsre", "train"), ("recent", "validation"))
 # retention and locality at T = 20, both orders): the earlier choice, 55.0 against 54.8 (keeping the instructions'
 # keys trades 10 points of retention for 9.5 of locality on mixed sessions)
 SESSION_OPTIONS = CHOSEN_OPTIONS
+# smaller steps first (0.25 and 0.35 before the wide search: a smaller edit adds less to the sum; the step sweep's
+# `low+repair` for single edits), tried on validation beside the instruction choice (sequence-validation-steps.md)
+LOW_STEPS = (0.25, 0.35) + WIDE_STEPS
+STEP_TRIES = {f"{CHOSEN_INSTRUCTION}+low": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION] | {"step_scales": LOW_STEPS}}
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
                                    variants={entry: RESOLVE_TRIES[entry] for entry in CHOSEN}),
@@ -178,6 +182,7 @@ SEQUENCES: dict[str, SequenceExperiment] = {
                                                     PRIOR_TRIES),
     "sequence-validation-instruction": SequenceExperiment(tuple(INSTRUCTION_TRIES), (("zsre", "train"),), (1, 10, 100),
                                                           INSTRUCTION_TRIES),
+    "sequence-validation-steps": SequenceExperiment(tuple(STEP_TRIES), (("zsre", "train"),), (1, 10, 100), STEP_TRIES),
     "sequence-instruction": SequenceExperiment((CHOSEN_INSTRUCTION,), (("zsre", "test"), ("recent", "test")),
                                                variants={CHOSEN_INSTRUCTION: INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}),
     **{f"sequence-validation-session{suffix}": SequenceExperiment(
