@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 MODES = ("single-task", "multi-task", "instruct")
-EDIT_TIME_SETTINGS = ("step_scales", "step_fallback", "repair_tokens", "repair_scales", "repair_stop")  # no retraining needed
+# the settings an editor can change without retraining
+EDIT_TIME_SETTINGS = ("step_scales", "step_fallback", "repair_tokens", "repair_scales", "repair_stop")
 REFUSED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -46,7 +47,7 @@ class EditorConfig:
     step_fallback: float = 1.0           # the step multiplier when no searched scale makes the target greedy
     repair_tokens: int = 0               # loop repair after the search (`repair.py`): base tokens learned; 0: off
     repair_scales: tuple[float, ...] = REPAIR_SCALES  # the repair's step multipliers, smallest clean one taken
-    repair_stop: bool = False            # where the base model's words do not mend a loop: end the text after the target
+    repair_stop: bool = False            # a loop the base model's words do not mend: end the text after the target
 
     def __post_init__(self):
         if self.edit_last_k < 1:

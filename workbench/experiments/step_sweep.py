@@ -62,7 +62,7 @@ VARIANTS: dict[str, StepVariant] = {
     "wide+repair+keys95": StepVariant(WIDE_SEARCH, repair_tokens=8, key_energy=0.95),  # and steps up to 6x
     "search+repair+resolve10": StepVariant(SEARCH, repair_tokens=8, resolve=10.0),  # every edit re-solved
     "low+repair": StepVariant(LOW_SEARCH, repair_tokens=8),  # the search from 0.25x, then the loop repair
-    "search+repair+stop": StepVariant(SEARCH, repair_tokens=8, repair_stop=True),  # unmended loops: end after the target
+    "search+repair+stop": StepVariant(SEARCH, repair_tokens=8, repair_stop=True),  # unmended loops: end them
 }
 
 
