@@ -146,10 +146,10 @@ def repair_loops(editor, model: nn.Module, batch: Batch, edit: Edit, tokens: int
         edit, fixed = _repair_rows(editor, model, batch, edit, [rows[i] for i in keep], [requests[i] for i in keep],
                                    [targets[i] for i in keep], [continued[i] for i in keep], scales, pad)
     stopped: dict[int, float] = {}
-    left = [b for b in rows if b not in fixed]
-    if stop and left and stop_ids(model):
+    left, end = [b for b in rows if b not in fixed], stop_ids(model) if stop else []
+    if left and end:
         edit, stopped = _repair_rows(editor, model, batch, edit, left, [by_row[b][0] for b in left],
-                                     [by_row[b][1] for b in left], [stop_ids(model)] * len(left), scales, pad)
+                                     [by_row[b][1] for b in left], [end] * len(left), scales, pad)
     for b, scale in (fixed | stopped).items():
         values[b] = scale
     edit.meta["repair_scales"] = values

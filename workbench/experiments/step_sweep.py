@@ -21,19 +21,19 @@ from instructedit.data.tasks import load_split
 from instructedit.editor.guards import KeyProjection
 from instructedit.editor.resolve import KeySolve
 from instructedit.editor.editor import Editor
-from instructedit.editor.step_search import validate_scales
 from instructedit.evaluation.evaluate import evaluate
 from instructedit.io import atomic_write_json, atomic_write_text
 from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
 
 from .objective_sweep import NOTE, VALIDATION, markdown
+from .suite import SMALLER_STEPS
 
 log = logging.getLogger(__name__)
 EDITOR = "instructedit"
 SEARCH = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 WIDE_SEARCH = SEARCH + (4.0, 6.0)  # for edits weakened by a projection
-LOW_SEARCH = (0.25, 0.35) + SEARCH  # smaller steps first, for edits that already hold at the smallest
+LOW_SEARCH = SMALLER_STEPS + SEARCH  # smaller steps first, for edits that already hold at the smallest
 PRESERVED_FACTS = 300
 
 
@@ -89,11 +89,10 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
         return out
     if model is None:
         model, tokenizer = loading.load_model("smollm2-135m")
-    editor = Editor.load(ASSETS_DIR / "editors" / EDITOR, model)
     variant = VARIANTS[name]
-    editor.config.step_scales = validate_scales(variant.step_scales)
-    editor.config.step_fallback, editor.config.repair_tokens = variant.step_fallback, variant.repair_tokens
-    editor.config.repair_stop = variant.repair_stop
+    editor = Editor.load(ASSETS_DIR / "editors" / EDITOR, model).with_settings(
+        step_scales=variant.step_scales, step_fallback=variant.step_fallback, repair_tokens=variant.repair_tokens,
+        repair_stop=variant.repair_stop)
     if variant.key_energy is not None or variant.resolve is not None:
         editor.projection = _projection(model, tokenizer, editor, variant)
     records = [r for task, split, n in VALIDATION for r in load_split(task, split)[:n]]

@@ -167,7 +167,8 @@ SESSION_TASKS = (("zsre", "train"), ("recent", "validation"))
 SESSION_OPTIONS = CHOSEN_OPTIONS
 # smaller steps first (0.25 and 0.35 before the wide search: a smaller edit adds less to the sum; the step sweep's
 # `low+repair` for single edits), tried on validation beside the instruction choice (sequence-validation-steps.md)
-LOW_STEPS = (0.25, 0.35) + WIDE_STEPS
+SMALLER_STEPS = (0.25, 0.35)  # tried before the searched scales (also by the step sweep's `low+repair`)
+LOW_STEPS = SMALLER_STEPS + WIDE_STEPS
 STEP_TRIES = {f"{CHOSEN_INSTRUCTION}+low": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION] | {"step_scales": LOW_STEPS}}
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
