@@ -67,7 +67,8 @@ class Edit:
         return sum(t.numel() * t.element_size() for f in self.factors.values() for t in (f.u, f.d, f.alpha))
 
     def detach(self) -> "Edit":
-        return Edit({n: EditFactor(f.u.detach(), f.d.detach(), f.alpha.detach()) for n, f in self.factors.items()},
+        """The same value without autograd history; α copied, so training the editor on does not change it."""
+        return Edit({n: EditFactor(f.u.detach(), f.d.detach(), f.alpha.detach().clone()) for n, f in self.factors.items()},
                     dict(self.meta))
 
     def select(self, index: int) -> "Edit":

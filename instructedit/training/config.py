@@ -1,6 +1,7 @@
 """TrainConfig: a typed, validated training configuration; YAML in, `--set key=value` overrides."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import get_type_hints
@@ -9,6 +10,7 @@ import yaml
 
 from ..data.tasks import SPLITS
 from ..editor.editor import EditorConfig
+from ..editor.files import CONFIG_FILE
 from ..evaluation.schema import LOCALITY_GROUPS
 
 LOSS_INPUTS = ("prompt", "rephrase")
@@ -34,6 +36,12 @@ class TrainConfig:
     c_plain: float = 0.0                              # NLL of the target on the plain prompt (no instruction)
     continuation_tokens: int = 8                      # how many tokens of that continuation
     locality_groups: tuple[str, ...] = ()             # KL on one probe of each group; () = the first probe
+    sequence_length: int = 1                          # edits per chain: step k edits the model as edited by the
+                                                      # chain's earlier steps (RLEdit-style; `chain.py`); 1 = independent
+    c_retain: float = 0.0                             # NLL of the chain's earlier edits' targets after the new edit
+    retain_probes: int = 2                            # how many earlier edits of its chain each edit is checked on
+    init_from: str | None = None                      # an editor folder to start from (same architecture), e.g. a
+                                                      # shipped editor trained further on chains
     grad_clip: float = 100.0
     loss_input: str = "prompt"                        # "rephrase" = MEND's original choice (ablation)
     norm_warmup_batches: int = 8
@@ -60,15 +68,23 @@ class TrainConfig:
                 raise ValueError("task_weights must give non-negative weights (not all zero) to the editor's tasks")
         if self.loss_input not in LOSS_INPUTS:
             raise ValueError(f"loss_input must be one of {LOSS_INPUTS}, got {self.loss_input!r}")
-        for name in ("steps", "edits_per_step", "val_records", "eval_every", "save_every", "log_every", "max_tokens"):
+        for name in ("steps", "edits_per_step", "sequence_length", "retain_probes", "val_records", "eval_every",
+                     "save_every", "log_every", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr", "alpha_lr", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("c_edit", "c_loc", "c_cont", "c_plain"):
+        for name in ("c_edit", "c_loc", "c_cont", "c_plain", "c_retain"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.c_retain > 0 and self.sequence_length < 2:
+            raise ValueError("c_retain needs sequence_length >= 2: it scores a chain's earlier edits")
+        if self.sequence_length > 1 and (self.save_every % self.sequence_length or self.eval_every % self.sequence_length):
+            raise ValueError(f"save_every ({self.save_every}) and eval_every ({self.eval_every}) must be multiples of "
+                             f"sequence_length ({self.sequence_length}): every resume point starts a chain")
+        if self.init_from is not None:
+            check_init_from(self.init_from, self.editor)
         if self.continuation_tokens < 1:
             raise ValueError(f"continuation_tokens must be >= 1, got {self.continuation_tokens}")
         self.locality_groups = tuple(self.locality_groups)
@@ -98,6 +114,24 @@ class TrainConfig:
         if editor_unknown:
             raise ValueError(f"unknown editor key(s) {sorted(editor_unknown)}; known: {sorted(editor_known)}")
         return cls(**_coerce_numbers(cls, data))
+
+
+ARCHITECTURE_FIELDS = ("edit_last_k", "modules", "rank", "hidden_dim", "mode")
+
+
+def check_init_from(directory: str, editor: EditorConfig) -> None:
+    """`init_from` names an editor folder whose architecture is the configured one (read before any model load)."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"init_from: {directory} is not an editor folder (it needs {CONFIG_FILE}); give the folder "
+                         f"of a trained editor, e.g. assets/editors/instructedit")
+    saved = json.loads(path.read_text(encoding="utf-8")).get("editor", {})
+    for name in ARCHITECTURE_FIELDS:
+        mine, theirs = getattr(editor, name), saved.get(name)
+        if (tuple(mine) if isinstance(mine, (list, tuple)) else mine) != \
+                (tuple(theirs) if isinstance(theirs, (list, tuple)) else theirs):
+            raise ValueError(f"init_from: {directory} has editor.{name} = {theirs!r}, this config {mine!r}; "
+                             f"set editor.{name} to match or start from another editor")
 
 
 def _coerce_numbers(cls, data: dict) -> dict:

@@ -5,7 +5,8 @@ per step run as one batch (each row of the batch carries its own edit). Data-par
 launch --num_processes N`: each step draws one global batch of `edits_per_step` edits (the same draw in
 every process), process r trains on every N-th of them, Accelerate's `prepare` (DDP) averages the
 gradients, and the editor's running normalisers fold in every process's batch statistics, so N processes
-follow the 1-process trajectory (tests/test_distributed.py).
+follow the 1-process trajectory (tests/test_distributed.py). With `sequence_length` > 1 each row of a
+process's share is a chain of edits (`chain.py`): its edit is made on the model as edited by the chain so far.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from ..models.loading import fingerprint
 from ..paths import cache_dir
 from ..prompts import Example, build_example, training_instruction
 from ..tokenize import collate
+from .chain import EditChain
 from .config import TrainConfig
 from .continuation import continuation_pairs
 from .objective import EditObjective
@@ -55,6 +57,10 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.editor = Editor(model, config.editor).to(self.accelerator.device)
         self.editor.model_fingerprint = fingerprint(model)
+        if config.init_from:
+            self.editor.load_state_dict(Editor.load(config.init_from, model).state_dict())
+            log.info("started from the editor %s", config.init_from)
+        self.chain = EditChain(config.sequence_length) if config.sequence_length > 1 else None
         self.catalog = load_instruction_set(config.instruction_set) if config.instruction_set else None
         self.train_ex, self.val_ex = self._examples(records or self._load_records())
         store = (cache_dir() / "trunk" / f"{self.editor.model_fingerprint[:16]}-b{self.editor.first_block}"
@@ -133,19 +139,38 @@ class Trainer:
     def step(self) -> dict:
         examples = self._sample(self.step_count)
         self.editor.train()
-        losses = self.train_objective(examples)
+        chained = self._chain_inputs()
+        losses = self.train_objective(examples, **chained)
         self.optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(losses["loss"])  # DDP averages the gradients over processes here
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         grad_norm = self.accelerator.clip_grad_norm_(params, self.config.grad_clip)
         stats = self._global_mean(losses)  # every process decides alike whether to step
+        skipped_before = self.skipped
         if torch.isfinite(grad_norm) and math.isfinite(stats["loss"]):
             self.optimizer.step()
         else:
             self.skipped += 1
             log.warning("step %d: non-finite loss or gradient, skipped (%d so far)", self.step_count, self.skipped)
+        if self.chain is not None and self.skipped == skipped_before:
+            self.chain.add(self.objective.last_edit, examples)
+        elif self.chain is not None:
+            self.chain.reset()  # a non-finite edit would poison the rest of its chain
         self.step_count += 1
         return stats | {"grad_norm": float(grad_norm)}
+
+    def _chain_inputs(self) -> dict:
+        """The objective's chain arguments for this step (`chain.py`): none, or the chain (a fresh one at every
+        multiple of `sequence_length`) and the earlier edits its retention term scores (seeded per step)."""
+        if self.chain is None:
+            return {}
+        if self.chain.starts_at(self.step_count):
+            self.chain.reset()
+        retained = []
+        if self.config.c_retain > 0:
+            rng = np.random.default_rng([self.config.seed, self.step_count, self.accelerator.process_index, 2])
+            retained = self.chain.pick(rng, self.config.retain_probes)
+        return {"chain": self.chain, "retained": retained}
 
     def _global_mean(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
         """The loss terms averaged over processes: the global batch's means (shares are equal)."""
@@ -208,7 +233,7 @@ class Trainer:
 
     def train(self) -> dict:
         self.fill_cache()
-        if not self.resume():
+        if not self.resume() and not self.config.init_from:  # a started editor keeps its statistics
             self.warm_up_norms()
         started = time.perf_counter()
         with tqdm(total=self.config.steps, initial=self.step_count, desc=self.config.name) as bar:
