@@ -8,7 +8,9 @@ same edits unfolded (every edit's rows concatenated: what the cost would be with
 under the seen instructions. Prints one JSON object.
 `--resolve LAMBDA` (with `--resolve-max-norm C`, `--step-scales ...`) re-solves every edit against 300 known facts'
 keys and the earlier edits' keys, as `instructedit sequence --resolve` does.
-Run: python bench/bench_sequence.py [--long] [--editor assets/editors/instructedit] [--resolve 10 --resolve-max-norm 3]
+`--out FILE` also writes the JSON there (atomically) at every checkpoint as it is reached, with "complete": false
+until the last one, so a long run that is stopped keeps what it measured.
+Run: python bench/bench_sequence.py [--long] [--out FILE] [--editor assets/editors/instructedit] [--resolve 10 --resolve-max-norm 3]
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import logging
 import statistics
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
@@ -27,6 +30,7 @@ from instructedit.editor.edit import Edit, EditFactor
 from instructedit.editor.editor import Editor
 from instructedit.editor.forward import full_logits, predicted_logits, top_hidden, trunk
 from instructedit.editor.sequence import EditSequence
+from instructedit.io import atomic_write_json
 from instructedit.models import load_model
 from instructedit.paths import ASSETS_DIR
 from instructedit.tokenize import collate
@@ -93,6 +97,7 @@ def main() -> None:
                         help="re-solve every edit (instructedit/editor/resolve.py)")
     parser.add_argument("--resolve-max-norm", type=float, help="cap each re-solved edit before the step search")
     parser.add_argument("--step-scales", help="the editor's step search scales, comma-separated (default: its own)")
+    parser.add_argument("--out", help="also write the JSON to this file at every checkpoint (a stopped run keeps them)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     marks = (1, 10, 100, 1000) if args.long else (1, 10, 100)
@@ -110,19 +115,25 @@ def main() -> None:
     sequence = EditSequence(model, editor, tokenizer.pad_token_id, guard=guard)
     edit_times, rows = [], []
     started = time.perf_counter()
+
+    def report() -> dict:
+        return {"bench": "sequential_edits", "model": args.model, "editor": args.editor,
+                "threads": torch.get_num_threads(), "step_scales": list(editor.config.step_scales),
+                "guard": None if guard is None else guard.describe(), "edits": len(sequence),
+                "edits_per_second": round(len(edit_times) / sum(edit_times), 3),
+                "wall_seconds": round(time.perf_counter() - started, 1), "forward_batch": list(batch.input_ids.shape),
+                "forward_base": base, "checkpoints": rows, "complete": len(sequence) == marks[-1]}
+
     for example in examples:
         begin = time.perf_counter()
         sequence.edit_next([example])
         edit_times.append(time.perf_counter() - begin)
         if len(sequence) in marks:
             rows.append(checkpoint(model, sequence, batch, state, editor.first_block, edit_times, args.runs))
-    print(json.dumps({
-        "bench": "sequential_edits", "model": args.model, "editor": args.editor, "threads": torch.get_num_threads(),
-        "step_scales": list(editor.config.step_scales), "guard": None if guard is None else guard.describe(),
-        "edits": len(sequence), "edits_per_second": round(len(edit_times) / sum(edit_times), 3),
-        "wall_seconds": round(time.perf_counter() - started, 1), "forward_batch": list(batch.input_ids.shape),
-        "forward_base": base, "checkpoints": rows,
-    }))
+            rows[-1]["edit_ms_mean_so_far"] = round(1000 * sum(edit_times) / len(edit_times), 1)
+            if args.out:
+                atomic_write_json(Path(args.out), report())
+    print(json.dumps(report()))
 
 
 if __name__ == "__main__":

@@ -31,8 +31,12 @@ def test_quick_reproduce_writes_every_result_and_resumes(shared_data, tmp_path):
                 assert run["instruction"] in (experiment.instruction, "none")
                 assert [c["T"] for c in run["checkpoints"]] == list(QUICK_CHECKPOINTS)
                 assert all(0 <= c["summary"]["gen_locality"] <= 1 for c in run["checkpoints"])
-    for name in EDITORS:
+    for name, spec in EDITORS.items():
         assert (tmp_path / name / "best" / "editor.safetensors").is_file()
+        train = json.loads((tmp_path / name / "best" / "editor.json").read_text())["train"]
+        if spec.start_from:  # trained on from this run's own editor, on chains of two if on chains
+            assert train["init_from"] == str(tmp_path / spec.start_from / "best")
+            assert train["sequence_length"] in (1, 2)
     provenance = json.loads((plan.results / "provenance.json").read_text())
     assert provenance["quick"] and provenance["data"]["counterfact/test"]["sha256"]
     # a second run finds everything done: nothing is retrained or re-evaluated

@@ -16,9 +16,11 @@ def test_every_suite_editor_has_one_shard_and_the_shares_balance():
     for count in (1, 2, 3):
         owner = shards.owners(count)
         assert set(owner) >= set(EDITORS) and set(owner.values()) == set(range(1, count + 1))
-        weights = shards._weights()
+        weights = shards.group_weights()
         load = [sum(w for name, w in weights.items() if owner[name] == s) for s in range(1, count + 1)]
-        assert max(load) - min(load) <= max(weights.values())  # greedy: within one editor's work
+        assert max(load) - min(load) <= max(weights.values())  # greedy: within one group's work
+        for name, spec in EDITORS.items():  # trained on from another editor: on that editor's shard
+            assert spec.start_from is None or owner[name] == owner[spec.start_from]
     assert Shard().owns("anything") and Shard.parse(" 2/3 ") == Shard(2, 3)
     for bad in ("0/2", "3/2", "1/0"):
         with pytest.raises(ValueError, match="shard"):

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from workbench.experiments.sequences import SequencePiece, editor_name, markdown, write_sequence_results
-from workbench.experiments.suite import MAIN, SEQUENCES, SequenceExperiment, experiment_names
+from workbench.experiments.suite import EDITORS, MAIN, SEQUENCES, SequenceExperiment, experiment_names
 
 
 def _run(marks, n_records=500, source="assets/editors/instructedit"):
@@ -41,9 +41,9 @@ def test_the_table_has_one_row_per_checkpoint_in_percent(tmp_path):
 def test_sequence_experiments_are_declared_checked_and_listed():
     assert {"sequence", "sequence-validation"} <= set(experiment_names())
     for experiment in SEQUENCES.values():
-        assert all(editor_name(e) in ("instructedit", "mend-multitask", "ft-l") for e in experiment.editors)
+        assert all(editor_name(e) in (*EDITORS, "ft-l") for e in experiment.editors)  # suite editors or FT-L
     validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
-    assert len(validation) == 9 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
+    assert len(validation) == 10 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
     assert all(e.tasks == (("zsre", "train"),) for e in validation if not e.mixed)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
@@ -58,7 +58,7 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     # every variant of a test run was tried on validation records first
     tried = {entry: options for e in validation for entry, options in e.variants.items()}
     tests = [e for name, e in SEQUENCES.items() if not name.startswith("sequence-validation")]
-    assert len(tests) == 2 and all(split == "test" for e in tests for _, split in e.tasks)
+    assert len(tests) == 4 and all(split == "test" for e in tests for _, split in e.tasks)
     for experiment in tests:
         assert all(tried.get(entry) == options for entry, options in experiment.variants.items())
         assert set(experiment.editors) <= set(MAIN) | set(tried)

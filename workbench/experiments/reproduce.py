@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from instructedit.baselines import FineTuneConfig, FineTuneEditor, NoEditEditor
 from instructedit.data.tasks import SPLITS, load_split
 from instructedit.editor.editor import CONFIG_FILE, Editor
@@ -35,6 +37,7 @@ from workbench.experiments.suite import EDITORS, EXPERIMENTS, SEQUENCES, Experim
 log = logging.getLogger(__name__)
 QUICK_OVERRIDES = ("steps=4", "max_train_records=8", "val_records=3", "eval_every=4", "norm_warmup_batches=2",
                    "editor.rank=16", "edits_per_step=2", "trunk_store=false")
+QUICK_CHAIN_LENGTH = 2  # --quick: an editor trained on chains of edits trains on chains of two (four steps)
 QUICK_RECORDS = 1  # --quick: test records per (editor, instruction, task) piece
 QUICK_STEP_SCALES = (1.0, 2.0)  # --quick: the edit-time step search (where an editor has one) over two scales
 QUICK_REPAIR_SCALES = (1.0,)    # --quick: the loop repair (where an editor has one) tries one scale
@@ -82,9 +85,14 @@ def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, flo
     seconds = {}
     for name in [n for n in names if plan.shard.owns(n)]:
         spec = EDITORS[name]
+        path = PROJECT_DIR / "configs" / spec.config
         overrides = list(spec.overrides) + (list(QUICK_OVERRIDES) if plan.quick else [])
+        if plan.quick and (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("sequence_length", 1) > 1:
+            overrides.append(f"sequence_length={QUICK_CHAIN_LENGTH}")
         overrides.append(f"out_dir={plan.runs / name}")
-        config = TrainConfig.from_yaml(PROJECT_DIR / "configs" / spec.config, overrides)
+        if spec.start_from:
+            overrides.append(f"init_from={_start(plan, name, spec.start_from)}")
+        config = TrainConfig.from_yaml(path, overrides)
         config.name = name
         if plan.quick and config.editor.step_scales:
             config.editor.step_scales = QUICK_STEP_SCALES
@@ -99,6 +107,15 @@ def train_suite(plan: Plan, model, tokenizer, names: list[str]) -> dict[str, flo
         if spec.ship and plan.editors is not None:
             Editor.load(Path(config.out_dir) / "best", model).save(plan.editors / name, half=True)
     return seconds
+
+
+def _start(plan: Plan, name: str, start: str) -> Path:
+    """The trained editor `name`'s training starts from: this plan's run of `start`, else its shipped copy."""
+    directory = _editor_dir(plan, start)
+    if directory is None:
+        raise ValueError(f"{name} starts from the suite editor {start}, which is not trained yet: train it first "
+                         f"(`instructedit reproduce --editors {start},{name}`)")
+    return directory
 
 
 def _editor_dir(plan: Plan, name: str) -> Path | None:

@@ -1,7 +1,7 @@
 """`instructedit reproduce --shard I/N`: the suite split across N processes (or machines sharing `runs/`).
 
 Each editor (and each baseline) belongs to one shard, which trains it and computes every evaluation and
-sequence piece of it; so no shard waits for another's editor. Editors are dealt out longest first to the
+sequence piece of it; so no shard waits for another's editor (an editor trained on from another goes with it). Editors are dealt out longest first to the
 least loaded shard (their weight: a training run, plus one per evaluation or sequence piece), the same on
 every process. Pieces are kept as files as usual; an experiment's results file is written by whichever
 shard finds all its pieces present (the last to finish), with exactly the content one process writes.
@@ -59,12 +59,27 @@ def _weights() -> dict[str, int]:
     return weights
 
 
+def _root(name: str) -> str:
+    """The editor whose shard `name` goes to: the one its training starts from (`SuiteEditor.start_from`), if any."""
+    spec = EDITORS.get(name)
+    return _root(spec.start_from) if spec is not None and spec.start_from else name
+
+
+def group_weights() -> dict[str, int]:
+    """The work of each group of editors that one shard takes whole: an editor with those trained on from it."""
+    groups: dict[str, int] = {}
+    for name, weight in _weights().items():
+        groups[_root(name)] = groups.get(_root(name), 0) + weight
+    return groups
+
+
 def owners(count: int) -> dict[str, int]:
-    """Editor -> its shard (1-based): heaviest first onto the least loaded shard (ties: the lower index)."""
+    """Editor -> its shard (1-based): heaviest group first onto the least loaded shard (ties: the lower index); an
+    editor whose training starts from another goes with it, so no shard waits for another's training."""
     load = [0] * count
-    owner = {}
-    for name, weight in sorted(_weights().items(), key=lambda item: (-item[1], item[0])):
+    shard_of = {}
+    for name, weight in sorted(group_weights().items(), key=lambda item: (-item[1], item[0])):
         shard = min(range(count), key=lambda s: (load[s], s))
-        owner[name] = shard + 1
+        shard_of[name] = shard + 1
         load[shard] += weight
-    return owner
+    return {name: shard_of[_root(name)] for name in _weights()}

@@ -16,6 +16,7 @@ class SuiteEditor:
     config: str                          # configs/<file>.yaml
     overrides: tuple[str, ...] = ()
     ship: bool = True                    # copied to assets/editors/<name> (float16 networks)
+    start_from: str | None = None        # a suite editor this one's training starts from (`TrainConfig.init_from`)
 
 
 EDITORS: dict[str, SuiteEditor] = {
@@ -29,6 +30,8 @@ EDITORS: dict[str, SuiteEditor] = {
     "instructedit-recent-convsent": SuiteEditor("instructedit-recent-convsent.yaml"),
     "instructedit-seed1": SuiteEditor("instructedit.yaml", ("seed=1",), ship=False),
     "mend-multitask-seed1": SuiteEditor("mend-multitask.yaml", ("seed=1",), ship=False),
+    # trained on further on chains of edits (issue #14; `instructedit/training/chain.py`)
+    "instructedit-chains": SuiteEditor("instructedit-chains.yaml", start_from="instructedit"),
 }
 
 
@@ -57,6 +60,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     "instruction-sweep": Experiment(("instructedit",), ("zsre",), tuple(str(i) for i in range(10)), per_task=50),
     # the room for editing: the unedited model on the real test splits, both metric families
     "base-model": Experiment(("base",), per_task=100),
+    # single edits of the editor trained on chains (the sequences' own baseline), on Table 3's first 50 test records
+    "chains-single": Experiment(("instructedit-chains",), ("recent", "zsre"), per_task=50),
 }
 
 
@@ -170,6 +175,12 @@ SESSION_OPTIONS = CHOSEN_OPTIONS
 SMALLER_STEPS = (0.25, 0.35)  # tried before the searched scales (also by the step sweep's `low+repair`)
 LOW_STEPS = SMALLER_STEPS + WIDE_STEPS
 STEP_TRIES = {f"{CHOSEN_INSTRUCTION}+low": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION] | {"step_scales": LOW_STEPS}}
+# the editor trained on chains of edits (`instructedit-chains`), without a guard and with the instruction choice, beside
+# the same records' rows of `instructedit` (sequence-validation-resolve) and `+instr100` (sequence-validation-instruction)
+CHAIN_TRIES = {"instructedit-chains+resolve10+precap1+instr100": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}
+# chosen there (better than the instruction choice on all four figures at T = 100: sequence-validation-chains.md), run
+# once on the test records beside it (assets/results/sequence-chains.md)
+CHOSEN_CHAINS = "instructedit-chains+resolve10+precap1+instr100"
 SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence": SequenceExperiment(MAIN + CHOSEN, (("zsre", "test"), ("recent", "test")),
                                    variants={entry: RESOLVE_TRIES[entry] for entry in CHOSEN}),
@@ -184,6 +195,13 @@ SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence-validation-instruction": SequenceExperiment(tuple(INSTRUCTION_TRIES), (("zsre", "train"),), (1, 10, 100),
                                                           INSTRUCTION_TRIES),
     "sequence-validation-steps": SequenceExperiment(tuple(STEP_TRIES), (("zsre", "train"),), (1, 10, 100), STEP_TRIES),
+    "sequence-validation-chains": SequenceExperiment(("instructedit-chains", *CHAIN_TRIES), (("zsre", "train"),),
+                                                     (1, 10, 100), CHAIN_TRIES),
+    "sequence-chains": SequenceExperiment((CHOSEN_CHAINS,), (("zsre", "test"), ("recent", "test")),
+                                          variants={CHOSEN_CHAINS: CHAIN_TRIES[CHOSEN_CHAINS]}),
+    # as long as the held-out records allow: every zsRE test record (500-999; two have no target), one seeded order
+    "sequence-chains-long": SequenceExperiment((CHOSEN_CHAINS,), (("zsre", "test"),), (1, 10, 100, 250, 498),
+                                               variants={CHOSEN_CHAINS: CHAIN_TRIES[CHOSEN_CHAINS]}),
     "sequence-instruction": SequenceExperiment((CHOSEN_INSTRUCTION,), (("zsre", "test"), ("recent", "test")),
                                                variants={CHOSEN_INSTRUCTION: INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}),
     **{f"sequence-validation-session{suffix}": SequenceExperiment(
