@@ -10,7 +10,8 @@ under the seen instructions. Prints one JSON object.
 keys and the earlier edits' keys, as `instructedit sequence --resolve` does.
 `--out FILE` also writes the JSON there (atomically) at every checkpoint as it is reached, with "complete": false
 until the last one, so a long run that is stopped keeps what it measured.
-Run: python bench/bench_sequence.py [--long] [--out FILE] [--editor assets/editors/instructedit] [--resolve 10 --resolve-max-norm 3]
+Run: python bench/bench_sequence.py [--long] [--out FILE] [--editor assets/editors/instructedit]
+     [--resolve 10 --resolve-max-norm 3]
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     for experiment in SEQUENCES.values():
         assert all(editor_name(e) in (*EDITORS, "ft-l") for e in experiment.editors)  # suite editors or FT-L
     validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
-    assert len(validation) == 10 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
+    assert len(validation) == 11 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
     assert all(e.tasks == (("zsre", "train"),) for e in validation if not e.mixed)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))

@@ -123,7 +123,8 @@ def test_init_from_starts_at_a_trained_editor_and_keeps_its_statistics(tiny_llam
     later.fill_cache()
     later.train()  # no warm-up: the started editor's statistics are updated from there, not re-collected
     assert later.step_count == 6
-    assert int(later.editor.norms[next(iter(later.editor.norms))].count) > int(start.norms[next(iter(start.norms))].count)
+    name = next(iter(start.norms))
+    assert int(later.editor.norms[name].count) > int(start.norms[name].count)
 
 
 @pytest.mark.parametrize("bad,field", [({"sequence_length": 0}, "sequence_length"),

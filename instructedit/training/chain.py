@@ -52,7 +52,8 @@ class EditChain:
                 u, d = torch.cat([old.u, u], dim=1), torch.cat([old.d, d], dim=1)
             part[name] = EditFactor(u, d, torch.ones((), dtype=d.dtype, device=d.device))
         self.carried = Edit(part, {"chain_length": len(self) + 1})
-        self.history = [h + [ex] for h, ex in zip(self.history, examples)] if self.history else [[ex] for ex in examples]
+        earlier = self.history or [[] for _ in examples]
+        self.history = [h + [ex] for h, ex in zip(earlier, examples)]
 
     def applied(self, model, rows: list[int]):
         """The model as edited by the chain so far, row i of the forward batch under chain `rows[i]`."""

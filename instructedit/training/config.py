@@ -37,7 +37,7 @@ class TrainConfig:
     continuation_tokens: int = 8                      # how many tokens of that continuation
     locality_groups: tuple[str, ...] = ()             # KL on one probe of each group; () = the first probe
     sequence_length: int = 1                          # edits per chain: step k edits the model as edited by the
-                                                      # chain's earlier steps (RLEdit-style; `chain.py`); 1 = independent
+                                                      # chain's earlier steps (RLEdit-style; `chain.py`); 1: none
     c_retain: float = 0.0                             # NLL of the chain's earlier edits' targets after the new edit
     retain_probes: int = 2                            # how many earlier edits of its chain each edit is checked on
     init_from: str | None = None                      # an editor folder to start from (same architecture), e.g. a
@@ -80,7 +80,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.c_retain > 0 and self.sequence_length < 2:
             raise ValueError("c_retain needs sequence_length >= 2: it scores a chain's earlier edits")
-        if self.sequence_length > 1 and (self.save_every % self.sequence_length or self.eval_every % self.sequence_length):
+        length = self.sequence_length
+        if length > 1 and (self.save_every % length or self.eval_every % length):
             raise ValueError(f"save_every ({self.save_every}) and eval_every ({self.eval_every}) must be multiples of "
                              f"sequence_length ({self.sequence_length}): every resume point starts a chain")
         if self.init_from is not None:

@@ -87,7 +87,7 @@ class EditObjective(nn.Module):
             pre_logits, _, kl_rows = predicted_logits(model, top_hidden(model, kl_state, start), collate(kl_pairs, pad))
         plain_pairs, plain_owner = self.plain_pairs(examples)
         kept_pairs, kept_owner = [self.loss_pair(ex) for _, ex in retained], [row for row, _ in retained]
-        # the post-edit passes (edit loss input, plain prompts, earlier edits of the chain, then the KL inputs) as one batch
+        # the post-edit passes (edit loss input, plain prompts, the chain's earlier edits, the KL inputs): one batch
         post_pairs = [self.loss_pair(ex) for ex in examples] + plain_pairs + kept_pairs + kl_pairs
         owners = list(range(n)) + plain_owner + kept_owner + kl_owner
         with chain.applied(model, owners) if chain is not None else nullcontext(), \

@@ -1,10 +1,11 @@
 """`instructedit reproduce --shard I/N`: the suite split across N processes (or machines sharing `runs/`).
 
 Each editor (and each baseline) belongs to one shard, which trains it and computes every evaluation and
-sequence piece of it; so no shard waits for another's editor (an editor trained on from another goes with it). Editors are dealt out longest first to the
-least loaded shard (their weight: a training run, plus one per evaluation or sequence piece), the same on
-every process. Pieces are kept as files as usual; an experiment's results file is written by whichever
-shard finds all its pieces present (the last to finish), with exactly the content one process writes.
+sequence piece of it; so no shard waits for another's editor (an editor trained on from another goes with
+it). Editors are dealt out longest first to the least loaded shard (their weight: a training run, plus one
+per evaluation or sequence piece), the same on every process. Pieces are kept as files as usual; an
+experiment's results file is written by whichever shard finds all its pieces present (the last to finish),
+with exactly the content one process writes.
 """
 from __future__ import annotations
 

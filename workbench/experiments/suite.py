@@ -32,6 +32,9 @@ EDITORS: dict[str, SuiteEditor] = {
     "mend-multitask-seed1": SuiteEditor("mend-multitask.yaml", ("seed=1",), ship=False),
     # trained on further on chains of edits (issue #14; `instructedit/training/chain.py`)
     "instructedit-chains": SuiteEditor("instructedit-chains.yaml", start_from="instructedit"),
+    "instructedit-chains20": SuiteEditor("instructedit-chains.yaml",
+                                         ("sequence_length=20", "eval_every=100", "save_every=100"), ship=False,
+                                         start_from="instructedit"),
 }
 
 
@@ -175,9 +178,11 @@ SESSION_OPTIONS = CHOSEN_OPTIONS
 SMALLER_STEPS = (0.25, 0.35)  # tried before the searched scales (also by the step sweep's `low+repair`)
 LOW_STEPS = SMALLER_STEPS + WIDE_STEPS
 STEP_TRIES = {f"{CHOSEN_INSTRUCTION}+low": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION] | {"step_scales": LOW_STEPS}}
-# the editor trained on chains of edits (`instructedit-chains`), without a guard and with the instruction choice, beside
-# the same records' rows of `instructedit` (sequence-validation-resolve) and `+instr100` (sequence-validation-instruction)
+# the editor trained on chains of edits (`instructedit-chains`), without a guard and with the instruction choice,
+# beside the same records' rows of `instructedit` (sequence-validation-resolve) and `+instr100` (...-instruction)
 CHAIN_TRIES = {"instructedit-chains+resolve10+precap1+instr100": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}
+# chains of 20 instead of 10 (the same 300 steps from the same start): tried on the same records afterwards
+CHAIN20_TRIES = {"instructedit-chains20+resolve10+precap1+instr100": INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}
 # chosen there (better than the instruction choice on all four figures at T = 100: sequence-validation-chains.md), run
 # once on the test records beside it (assets/results/sequence-chains.md)
 CHOSEN_CHAINS = "instructedit-chains+resolve10+precap1+instr100"
@@ -197,11 +202,15 @@ SEQUENCES: dict[str, SequenceExperiment] = {
     "sequence-validation-steps": SequenceExperiment(tuple(STEP_TRIES), (("zsre", "train"),), (1, 10, 100), STEP_TRIES),
     "sequence-validation-chains": SequenceExperiment(("instructedit-chains", *CHAIN_TRIES), (("zsre", "train"),),
                                                      (1, 10, 100), CHAIN_TRIES),
+    "sequence-validation-chains20": SequenceExperiment(tuple(CHAIN20_TRIES), (("zsre", "train"),), (1, 10, 100),
+                                                       CHAIN20_TRIES),
     "sequence-chains": SequenceExperiment((CHOSEN_CHAINS,), (("zsre", "test"), ("recent", "test")),
                                           variants={CHOSEN_CHAINS: CHAIN_TRIES[CHOSEN_CHAINS]}),
-    # as long as the held-out records allow: every zsRE test record (500-999; two have no target), one seeded order
-    "sequence-chains-long": SequenceExperiment((CHOSEN_CHAINS,), (("zsre", "test"),), (1, 10, 100, 250, 498),
-                                               variants={CHOSEN_CHAINS: CHAIN_TRIES[CHOSEN_CHAINS]}),
+    # as long as the held-out records allow: every zsRE test record (500-999; two have no target), one seeded order;
+    # multi-task MEND beside it with its own choice (CHOSEN[1])
+    "sequence-chains-long": SequenceExperiment((CHOSEN_CHAINS, CHOSEN[1]), (("zsre", "test"),), (1, 10, 100, 250, 498),
+                                               variants={CHOSEN_CHAINS: CHAIN_TRIES[CHOSEN_CHAINS],
+                                                         CHOSEN[1]: RESOLVE_TRIES[CHOSEN[1]]}),
     "sequence-instruction": SequenceExperiment((CHOSEN_INSTRUCTION,), (("zsre", "test"), ("recent", "test")),
                                                variants={CHOSEN_INSTRUCTION: INSTRUCTION_TRIES[CHOSEN_INSTRUCTION]}),
     **{f"sequence-validation-session{suffix}": SequenceExperiment(
