@@ -59,10 +59,11 @@ class EditChain:
         """The model as edited by the chain so far, row i of the forward batch under chain `rows[i]`."""
         return nullcontext() if self.carried is None else active_edit(model, self.carried.take(rows))
 
-    def pick(self, rng: np.random.Generator, per_row: int) -> list[tuple[int, Example]]:
-        """Up to `per_row` earlier edits of every row's chain (row, example), drawn without replacement."""
+    def pick(self, rngs: list[np.random.Generator], per_row: int) -> list[tuple[int, Example]]:
+        """Up to `per_row` earlier edits of every row's chain (row, example), drawn without replacement, row b's
+        with `rngs[b]` (seeded by the row's place in the global batch, so N processes draw what one process does)."""
         picked = []
-        for row, earlier in enumerate(self.history):
+        for row, (earlier, rng) in enumerate(zip(self.history, rngs)):
             chosen = rng.choice(len(earlier), size=min(per_row, len(earlier)), replace=False)
             picked += [(row, earlier[i]) for i in sorted(chosen)]
         return picked

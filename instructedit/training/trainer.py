@@ -167,9 +167,10 @@ class Trainer:
         if self.chain.starts_at(self.step_count):
             self.chain.reset()
         retained = []
-        if self.config.c_retain > 0:
-            rng = np.random.default_rng([self.config.seed, self.step_count, self.accelerator.process_index, 2])
-            retained = self.chain.pick(rng, self.config.retain_probes)
+        if self.config.c_retain > 0:  # row b's draw seeded by its place in the global batch, as one process draws it
+            rows = range(self.accelerator.process_index, self.config.edits_per_step, self.world)
+            rngs = [np.random.default_rng([self.config.seed, self.step_count, row, 2]) for row in rows]
+            retained = self.chain.pick(rngs, self.config.retain_probes)
         return {"chain": self.chain, "retained": retained}
 
     def _global_mean(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
