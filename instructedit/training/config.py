@@ -129,8 +129,7 @@ def check_init_from(directory: str, editor: EditorConfig) -> None:
     saved = json.loads(path.read_text(encoding="utf-8")).get("editor", {})
     for name in ARCHITECTURE_FIELDS:
         mine, theirs = getattr(editor, name), saved.get(name)
-        if (tuple(mine) if isinstance(mine, (list, tuple)) else mine) != \
-                (tuple(theirs) if isinstance(theirs, (list, tuple)) else theirs):
+        if mine != (tuple(theirs) if isinstance(theirs, list) else theirs):  # JSON lists, the config's tuples
             raise ValueError(f"init_from: {directory} has editor.{name} = {theirs!r}, this config {mine!r}; "
                              f"set editor.{name} to match or start from another editor")
 

@@ -146,16 +146,14 @@ class Trainer:
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         grad_norm = self.accelerator.clip_grad_norm_(params, self.config.grad_clip)
         stats = self._global_mean(losses)  # every process decides alike whether to step
-        skipped_before = self.skipped
-        if torch.isfinite(grad_norm) and math.isfinite(stats["loss"]):
+        finite = bool(torch.isfinite(grad_norm)) and math.isfinite(stats["loss"])
+        if finite:
             self.optimizer.step()
         else:
             self.skipped += 1
             log.warning("step %d: non-finite loss or gradient, skipped (%d so far)", self.step_count, self.skipped)
-        if self.chain is not None and self.skipped == skipped_before:
-            self.chain.add(self.objective.last_edit, examples)
-        elif self.chain is not None:
-            self.chain.reset()  # a non-finite edit would poison the rest of its chain
+        if self.chain is not None:  # a non-finite edit would poison the rest of its chain: start a new one
+            self.chain.add(self.objective.last_edit, examples) if finite else self.chain.reset()
         self.step_count += 1
         return stats | {"grad_norm": float(grad_norm)}
 
