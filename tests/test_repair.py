@@ -66,7 +66,7 @@ def test_a_looping_row_gets_the_smallest_repair_scale_that_holds_cleanly(setup, 
     out = repair.repair_loops(editor, model, batch, edit, 8, SCALES, pad)
     requests, targets = request_ids(batch)
     continued = continue_ids(model, requests, pad, 8)
-    fix = repair._repair_edit(editor, model, edit, requests, continued, pad)
+    fix = repair.repair_edit(editor, model, edit, requests, continued, pad)
     state = trunk(model, batch.input_ids, editor.first_block)
     x = torch.randn(2, editor.shapes[editor.weight_names[0]][0])
     for row, chosen in enumerate(out.meta["repair_scales"]):
@@ -118,8 +118,8 @@ def test_an_editor_with_a_key_projection_projects_every_edit_and_every_repair(se
              for n in editor.weight_names}
     editor.projection = KeyProjection(bases, max_scale=1.0)
     repairs = []
-    made = repair._repair_edit
-    monkeypatch.setattr(repair, "_repair_edit", lambda *a: repairs.append(made(*a)) or repairs[-1])
+    made = repair.repair_edit
+    monkeypatch.setattr(repair, "repair_edit", lambda *a: repairs.append(made(*a)) or repairs[-1])
     editor.config.step_scales, editor.config.repair_tokens = (1.0, 8.0, 64.0), 4
     edit = editor.edit(model, batch).detach()
     assert edit.meta["step_scales"]

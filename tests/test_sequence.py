@@ -14,6 +14,7 @@ from instructedit.baselines import FineTuneConfig, FineTuneEditor, NoEditEditor
 from instructedit.data.records import EditRecord, Probe
 from instructedit.editor.edit import Edit
 from instructedit.editor.sequence import EditSequence
+from instructedit.evaluation.generation_metrics import is_degenerate, starts_with_answer
 from instructedit.evaluation.sequential import evaluate_sequence, retention_scores
 from instructedit.instructions import Instruction
 from instructedit.prompts import build_example
@@ -279,6 +280,13 @@ def test_evaluate_sequence_returns_well_formed_checkpoints(tiny_llama):
             assert 0.0 <= summary[key] <= 1.0, key
         assert len(checkpoint["gen_locality"]) == result["locality_probes"]
         assert summary["portability"] is None and checkpoint["edit_seconds"] >= 0
+        targets = {r.record_id: r.target for r in records}
+        for row in checkpoint["records"]:  # degeneration is the single-edit rule, read against the base text
+            assert row["degenerate"] == is_degenerate(row["post_text"], (targets[row["record_id"]],), row["pre_text"])
+            assert row["gen_reliability"] == starts_with_answer(row["post_text"], (targets[row["record_id"]],))
+        assert summary["degenerate"] == sum(r["degenerate"] for r in checkpoint["records"]) / checkpoint["T"]
+    first, last = (c["records"][0] for c in result["checkpoints"])
+    assert first["pre_text"] == last["pre_text"]  # the base continuation, made once per record
     again = evaluate_sequence(model, tokenizer, _mend(model, tokenizer), records, checkpoints=(3,), seed=0)
     assert again["order"] == result["order"]
     assert again["checkpoints"][0]["summary"]["reliability"] == result["checkpoints"][1]["summary"]["reliability"]
@@ -291,6 +299,8 @@ def test_evaluate_sequence_without_edits_keeps_locality(tiny_llama):
                                checkpoints=(2, 4), locality_probes=probes, seed=3, generation=True)
     assert result["instruction"] == "none" and result["locality_probes"] == 2
     assert all(c["locality"] == [1.0, 1.0] and c["gen_locality"] == [1.0, 1.0] for c in result["checkpoints"])
+    rows = [row for c in result["checkpoints"] for row in c["records"]]
+    assert all(row["post_text"] == row["pre_text"] and row["fluency_ratio"] in (1.0, None) for row in rows)
     with pytest.raises(ValueError, match="checkpoints"):
         evaluate_sequence(model, tokenizer, NoEditEditor(model, edit_last_k=1), toy_records(2), checkpoints=(0,))
 

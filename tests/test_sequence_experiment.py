@@ -9,7 +9,8 @@ from workbench.experiments.suite import EDITORS, MAIN, SEQUENCES, SequenceExperi
 
 def _run(marks, n_records=500, source="assets/editors/instructedit"):
     points = [{"T": t, "summary": {"reliability": 1 / t, "gen_reliability": None, "generalization": 0.5,
-                                   "locality": 0.9, "gen_locality": 0.8}, "edit_seconds": t / 2.0}
+                                   "locality": 0.9, "gen_locality": 0.8, "degenerate": 0.25, "fluency_ratio": 0.875},
+               "edit_seconds": t / 2.0}
               for t in marks]
     return {"task": "zsre", "split": "test", "n_records": n_records, "source": source, "checkpoints": points}
 
@@ -25,6 +26,12 @@ def test_a_piece_is_reused_only_for_its_editor_and_checkpoints_it_reached(tmp_pa
     # a split of 100 records caps T: 1000 cannot be reached, so the stored run answers
     piece.path.write_text(json.dumps(_run((1, 10, 100), n_records=100, source="x")))
     assert piece.load((1, 10, 100, 1000), "x") is not None
+    # a piece made before the degeneration metric existed is made again
+    old = _run((1, 10, 100), source="x")
+    for point in old["checkpoints"]:
+        del point["summary"]["degenerate"]
+    piece.path.write_text(json.dumps(old))
+    assert piece.load((1, 10), "x") is None
 
 
 def test_the_table_has_one_row_per_checkpoint_in_percent(tmp_path):
@@ -34,7 +41,7 @@ def test_the_table_has_one_row_per_checkpoint_in_percent(tmp_path):
     assert len(rows) == 2 and json.loads(path.read_text())["instructedit"]["zsre-test"]["n_records"] == 500
     cells = [c.strip() for c in rows[1].split("|")[1:-1]]
     assert cells[:3] == ["instructedit", "zsRE (test)", "10"]
-    assert cells[3:] == ["10.0", "–", "50.0", "90.0", "80.0", "2.00"]
+    assert cells[3:] == ["10.0", "–", "50.0", "90.0", "80.0", "25.0", "0.88", "2.00"]
     assert markdown({}).count("\n| ") == 1  # the header only
 
 
@@ -43,7 +50,7 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     for experiment in SEQUENCES.values():
         assert all(editor_name(e) in (*EDITORS, "ft-l") for e in experiment.editors)  # suite editors or FT-L
     validation = [e for name, e in SEQUENCES.items() if name.startswith("sequence-validation")]
-    assert len(validation) == 11 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
+    assert len(validation) == 12 and all(split in ("train", "validation") for e in validation for _, split in e.tasks)
     assert all(e.tasks == (("zsre", "train"),) for e in validation if not e.mixed)  # tries: no test record
     with pytest.raises(ValueError, match="checkpoints"):
         SequenceExperiment(("ft-l",), (("zsre", "test"),), (0, 10))
@@ -58,7 +65,7 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     # every variant of a test run was tried on validation records first
     tried = {entry: options for e in validation for entry, options in e.variants.items()}
     tests = [e for name, e in SEQUENCES.items() if not name.startswith("sequence-validation")]
-    assert len(tests) == 4 and all(split == "test" for e in tests for _, split in e.tasks)
+    assert len(tests) == 5 and all(split == "test" for e in tests for _, split in e.tasks)
     for experiment in tests:
         assert all(tried.get(entry) == options for entry, options in experiment.variants.items())
         assert set(experiment.editors) <= set(MAIN) | set(tried)

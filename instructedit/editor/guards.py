@@ -166,12 +166,17 @@ class SequenceGuard:
     max_norm: float | None = None        # per edited weight, on ‖α ũᵀδ̃‖_F
     projection: KeyProjection | None = None
     resolve: "KeySolve | None" = None
+    repair_every: int = 0                # every so many edits, repair the kept edits that now loop (0: never;
+                                         # `sequence_repair.py`)
 
     def __post_init__(self):
         if not (self.scale > 0 and math.isfinite(self.scale)):
             raise ValueError(f"scale must be a finite number > 0, got {self.scale}")
         if self.max_norm is not None and not self.max_norm > 0:
             raise ValueError(f"max_norm must be > 0 (or None: no cap), got {self.max_norm}")
+        if isinstance(self.repair_every, bool) or not isinstance(self.repair_every, int) or self.repair_every < 0:
+            raise ValueError(f"repair_every must be a whole number >= 0 (0: no repair along the sequence), "
+                             f"got {self.repair_every!r}")
 
     def apply(self, edit: Edit) -> Edit:
         if self.projection is not None:
@@ -188,4 +193,5 @@ class SequenceGuard:
         described = {"scale": self.scale, "max_norm": self.max_norm,
                      "projection": None if self.projection is None else
                      {n: int(v.shape[1]) for n, v in self.projection.bases.items()}}
+        described |= {"repair_every": self.repair_every} if self.repair_every else {}
         return described | ({"resolve": self.resolve.describe()} if self.resolve is not None else {})

@@ -64,7 +64,7 @@ def with_rows(edit: Edit, extra: Edit, rows: list[int], scales: list[float]) -> 
     return Edit(factors, dict(edit.meta))
 
 
-def _repair_edit(editor, model: nn.Module, edit: Edit, requests: list[list[int]], continued: list[list[int]],
+def repair_edit(editor, model: nn.Module, edit: Edit, requests: list[list[int]], continued: list[list[int]],
                  pad: int) -> Edit:
     """The repair pseudo-gradients (batch len(requests)): the continuation loss under `edit` (same rows)."""
     pairs = [(ids + more, [IGNORE] * len(ids) + more) for ids, more in zip(requests, continued)]
@@ -84,7 +84,7 @@ def _request_batch(batch: Batch, rows: list[int], pad: int) -> Batch:
     return collate(pairs, pad).to(batch.input_ids.device)
 
 
-def _first_clean_scale(editor, model, batch: Batch, edit: Edit, repair: Edit, requests, targets,
+def first_clean_scales(editor, model, batch: Batch, edit: Edit, repair: Edit, requests, targets,
                        scales: tuple[float, ...], pad: int) -> list[float | None]:
     """Per row: the smallest scale under which edit + scale·repair holds and does not loop (None: none)."""
     state = trunk(model, batch.input_ids, editor.first_block)
@@ -111,8 +111,8 @@ def _repair_rows(editor, model: nn.Module, batch: Batch, edit: Edit, rows: list[
     """`edit` with the repair towards `continued` (one per row of `rows`) added to each row it makes clean, and
     the scale chosen per row fixed."""
     own = edit.take(rows)
-    repair = _repair_edit(editor, model, own, requests, continued, pad)
-    found = _first_clean_scale(editor, model, _request_batch(batch, rows, pad), own, repair, requests, targets,
+    repair = repair_edit(editor, model, own, requests, continued, pad)
+    found = first_clean_scales(editor, model, _request_batch(batch, rows, pad), own, repair, requests, targets,
                                scales, pad)
     fixed = [j for j, s in enumerate(found) if s is not None]
     if fixed:

@@ -70,6 +70,7 @@ class SequenceEntry:
     index: int
     label: str
     edit: Edit | None  # None once a sealed edit is folded for good (see `undo_depth`)
+    examples: tuple[Example, ...] = ()  # what `edit_next` edited (the sequence's loop repair re-checks them)
 
     def __post_init__(self):
         if self.index < 0:
@@ -190,7 +191,7 @@ class EditSequence:
             return None
         return resolve
 
-    def _editor_now(self, examples: list[Example]) -> EditorContract:
+    def editor_for(self, examples: list[Example]) -> EditorContract:
         """The editor the next edit (of `examples`) is computed with: its own normalisers (lifelong_stats), and with
         the guard's re-solve as its projection, the earlier edits' keys as the prior and the instructions of the
         earlier edits and of `examples` preserved (a view; the editor is not changed)."""
@@ -264,7 +265,7 @@ class EditSequence:
         batch = collate([ex.edit for ex in examples], self.pad_id)
         with self._lock:
             current = self.cumulative()
-            editor = self._editor_now(examples)
+            editor = self.editor_for(examples)
             with torch.no_grad(), active_edit(self.model, current):
                 # the trunk below first_block is the same under any edit (edits touch the top blocks only);
                 # the editor's gradient capture runs the top blocks with `current` active
@@ -278,9 +279,46 @@ class EditSequence:
             if self.guard is not None:
                 edit = self.guard.apply(edit)
             index = self.add(edit, label or ",".join(ex.record.record_id or ex.record.prompt for ex in examples))
+            self._entries[index] = replace(self._entries[index], examples=tuple(examples))
             if self._keys is not None:
                 self._remember_keys(index, examples)
+            every = getattr(self.guard, "repair_every", 0)
+            if every and (index + 1) % every == 0:
+                self.repair_loops()
             return index
+
+    def repair_loops(self) -> dict[int, float]:
+        """Repair the kept edits that now loop (`sequence_repair.repair_kept_edits`, with the editor's repair
+        settings); returns {index: scale} of the edits amended. A guard's `repair_every` runs it every so many
+        edits."""
+        from .sequence_repair import DEFAULT_TOKENS, repair_kept_edits
+
+        config = getattr(self.editor, "config", None)
+        tokens = getattr(config, "repair_tokens", 0) or DEFAULT_TOKENS
+        with self._lock:
+            if getattr(config, "repair_scales", None):
+                return repair_kept_edits(self, tokens, tuple(config.repair_scales))
+            return repair_kept_edits(self, tokens)
+
+    def amend(self, index: int, extra: Edit) -> None:
+        """Add `extra` (B = 1, the weights edit `index` changes) to live edit `index`: the cumulative edit gains it
+        and undo(index) removes both exactly (the sequence's loop repair amends earlier edits this way)."""
+        value = normalised(extra, self.device)
+        _check_shapes(self.model, value)
+        with self._lock:
+            entry = self.entry(index)
+            for name in value.names:
+                if not (self.is_folded(index, name) or index in self._tails.get(name, [])):
+                    raise ValueError(f"amend: edit {index} does not change {name}")
+            if entry.edit is not None:
+                both = entry.edit.compose(value)
+                self._entries[index] = replace(entry, edit=normalised(Edit(both.factors, entry.edit.meta), self.device))
+            self._cached = None
+            for name, factor in value.factors.items():
+                if self.is_folded(index, name):
+                    self._folded[name].dense += _product(factor)
+                else:
+                    self._fold_if_needed(name)
 
     def add(self, edit: Edit, label: str = "") -> int:
         """Append an already computed single edit (B = 1); returns its index."""

@@ -4,11 +4,14 @@
 EditSequence. At each checkpoint T (after T edits) it re-scores every earlier edit under the cumulative
 edit, with the teacher-forced token metrics of `metrics` (retention: reliability, generalization and
 portability of each of the T records), and a fixed set of locality probes (token locality: the share of
-answer tokens whose top-1 prediction is the base model's). With `generation=True` it adds generation
-reliability: the greedy continuation of each earlier edit prompt (target tokens + 3 new tokens) starts
-with its target (`generation_metrics.starts_with_answer`, batched greedy generation), and generation
-locality: each locality prompt's greedy continuation keeps the base model's first N tokens (N = the
-answer's tokens + 3, as `generation_metrics` defines it; the base continuations are generated once).
+answer tokens whose top-1 prediction is the base model's). With `generation=True` it adds, per earlier edit,
+from the greedy continuation of its edit prompt under the cumulative edit (30 tokens, as the single-edit
+metrics read it): generation reliability (the continuation starts with its target,
+`generation_metrics.starts_with_answer`), degeneration (`generation_metrics.is_degenerate` against the base
+model's continuation of the same prompt: a held edit that says "South Park South Park South Park" is counted)
+and fluency vs base; and generation locality: each locality prompt's greedy continuation keeps the base
+model's first N tokens (N = the answer's tokens + 3, as `generation_metrics` defines it). Base continuations
+are generated once; generation is batched.
 
 The cumulative edit is one B = 1 edit that applies to every row, so scoring runs the base path
 (`probe_scores(..., edit=None)`) inside `cumulative.applied(model)` instead of expanding it per row with
@@ -154,18 +157,46 @@ def _edit_prompt(tokenizer, example: Example) -> tuple[str, int]:
     return prompt, sum(lab != IGNORE for lab in labels)
 
 
-@torch.no_grad()
-def generation_reliability(model, tokenizer, examples: list[Example], edit) -> list[float]:
-    """Per example: 1.0 where the greedy continuation of its edit prompt under `edit` starts with the target."""
-    # imported here: only this metric needs generation
-    from ..editor.batched_generation import generate_batch
-    from .generation_metrics import DEFAULT_EXTRA_TOKENS, starts_with_answer
+class EditPromptContinuations:
+    """Greedy continuations of the edited records' (wrapped) edit prompts, read for retention by generation and
+    degeneration: the base model's made once per record (the degeneration rule compares with it), the edited
+    model's at each checkpoint. Each budget is the single-edit metrics' (`generation_metrics`): the target's
+    tokens + DEFAULT_EXTRA_TOKENS, at least DEFAULT_TEXT_TOKENS; greedy decoding extends a shorter budget's
+    continuation, so success reads the same first tokens as a target-length continuation would."""
 
-    prompts, budgets = zip(*(_edit_prompt(tokenizer, ex) for ex in examples))
-    with edit.applied(model):
-        texts = generate_batch(model, tokenizer, list(prompts), None, None,
-                               [n + DEFAULT_EXTRA_TOKENS for n in budgets])
-    return [float(starts_with_answer(text, (ex.record.target,))) for text, ex in zip(texts, examples)]
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+        self._base: list[str] = []  # by edit position: the base continuation of the position's edit prompt
+
+    def _requests(self, examples: list[Example]) -> tuple[list[str], list[int]]:
+        from .generation_metrics import DEFAULT_EXTRA_TOKENS, DEFAULT_TEXT_TOKENS
+
+        prompts, targets = zip(*(_edit_prompt(self.tokenizer, ex) for ex in examples))
+        return list(prompts), [max(DEFAULT_TEXT_TOKENS, n + DEFAULT_EXTRA_TOKENS) for n in targets]
+
+    def _generate(self, examples: list[Example]) -> list[str]:
+        from ..editor.batched_generation import generate_batch  # imported here: only these metrics generate
+
+        prompts, budgets = self._requests(examples)
+        return generate_batch(self.model, self.tokenizer, prompts, None, None, budgets)
+
+    @torch.no_grad()
+    def scores(self, examples: list[Example], edit) -> list[dict]:
+        """Per example (the edits so far, in edit order): `gen_reliability` (the continuation under `edit` starts
+        with the target), `degenerate` and `fluency_ratio` against the base continuation, and both texts."""
+        from .generation_metrics import fluency_ratio, is_degenerate, starts_with_answer
+
+        if len(self._base) < len(examples):
+            self._base += self._generate(examples[len(self._base):])
+        with edit.applied(self.model):
+            texts = self._generate(examples)
+        out = []
+        for example, post, pre in zip(examples, texts, self._base):
+            aliases = (example.record.target,)
+            out.append({"gen_reliability": float(starts_with_answer(post, aliases)),
+                        "degenerate": int(is_degenerate(post, aliases, pre)),
+                        "fluency_ratio": fluency_ratio(post, pre), "post_text": post, "pre_text": pre})
+        return out
 
 
 def _mean(values) -> float | None:
@@ -198,16 +229,17 @@ def _examples(editor: EditorContract, records: list[EditRecord], tokenizer, inst
 
 
 def _checkpoint(model, tokenizer, sequence: EditSequence, edited: list[Example], locality: LocalityProbes,
-                batch_size: int, generation: bool) -> dict:
+                batch_size: int, continuations: EditPromptContinuations | None) -> dict:
     """Scores of every edit so far and of the locality probes under the cumulative edit."""
     started = time.perf_counter()
     edit = sequence.cumulative()
     rows = retention_scores(model, edited, edit, tokenizer.pad_token_id, sequence.editor.first_block, batch_size)
     for position, row in enumerate(rows):
         row["position"] = position
+    generation = continuations is not None
     if generation:
-        for row, value in zip(rows, generation_reliability(model, tokenizer, edited, edit)):
-            row["gen_reliability"] = value
+        for row, scores in zip(rows, continuations.scores(edited, edit)):
+            row.update(scores)
     unchanged = locality.unchanged(edit) if len(locality) else []
     summary = {kind: _mean(r[kind] for r in rows) for kind in RETENTION_KINDS}
     summary["locality"] = _mean(unchanged)
@@ -215,6 +247,8 @@ def _checkpoint(model, tokenizer, sequence: EditSequence, edited: list[Example],
     if generation:
         summary["gen_reliability"] = _mean(r["gen_reliability"] for r in rows)
         summary["gen_locality"] = _mean(kept)
+        summary["degenerate"] = _mean(r["degenerate"] for r in rows)
+        summary["fluency_ratio"] = _mean(r["fluency_ratio"] for r in rows)
     summary["edit_rows"] = {name: int(f.u.shape[1]) for name, f in edit.factors.items()}
     return {"T": len(edited), "summary": summary, "records": rows, "locality": unchanged,
             **({"gen_locality": kept} if generation else {}),
@@ -243,6 +277,7 @@ def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[Ed
     locality = LocalityProbes(model, tokenizer, probes, editor.first_block, max_rows=4 * batch_size)
     sequence = EditSequence(model, editor, tokenizer.pad_token_id, lifelong_stats=lifelong_stats,
                             undo_depth=0, guard=guard)  # nothing is undone: keep only the dense sums
+    continuations = EditPromptContinuations(model, tokenizer) if generation else None
     results, edited, edit_seconds = [], [], 0.0
     for step, i in enumerate(order[:marks[-1] if marks else 0], start=1):
         started = time.perf_counter()
@@ -250,7 +285,7 @@ def evaluate_sequence(model, tokenizer, editor: EditorContract, records: list[Ed
         edit_seconds += time.perf_counter() - started
         edited.append(examples[i])
         if step in marks:
-            result = _checkpoint(model, tokenizer, sequence, edited, locality, batch_size, generation)
+            result = _checkpoint(model, tokenizer, sequence, edited, locality, batch_size, continuations)
             result["edit_seconds"] = round(edit_seconds, 3)
             results.append(result)
             log.info("sequence T=%d: %s", step, {k: v for k, v in result["summary"].items() if k != "edit_rows"})

@@ -3,7 +3,8 @@
 Each `--editor` (a folder, or the built-in baseline `ft-l`) edits the same seeded order of records, every
 edit computed on the model as edited so far (`EditSequence`); at each checkpoint T the first T edits are
 re-scored (retention: token Reliability / Generalization / Portability, and with `--generation` whether
-the greedy continuation starts with the target) together with fixed locality probes.
+the greedy continuation starts with the target, whether it loops and how fluent it is against the base
+model's) together with fixed locality probes.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from . import checks
 from .common import INSTRUCTION_HELP, csv, load_base_model, load_editor, log
 
 FT_L = "ft-l"
-SHOWN = ("reliability", "generalization", "locality", "gen_reliability")
 
 
 def _inputs(args) -> tuple[str, list[int], dict | None]:
@@ -53,6 +53,8 @@ def _inputs(args) -> tuple[str, list[int], dict | None]:
     if args.resolve is not None and not args.resolve >= 0:
         raise ValueError(f"--resolve: give the weight of the preserved keys, a number >= 0 (e.g. 1), "
                          f"got {args.resolve}")
+    if args.repair_every is not None and args.repair_every < 1:
+        raise ValueError(f"--repair-every: give a number of edits >= 1 (e.g. 10), got {args.repair_every}")
     if args.project_energy is not None and not 0 < args.project_energy < 1:
         raise ValueError(f"--project-energy: give a share between 0 and 1 (e.g. 0.99), got {args.project_energy}")
     catalog = checks.instruction_set(args.instruction_set) if args.instruction_set else None
@@ -73,7 +75,8 @@ def _guard(args, model, tokenizer, editor, records):
     from workbench.experiments.sequences import make_guard
 
     options = {"scale": args.scale, "max_norm": args.max_norm, "energy": args.project_energy, "resolve": args.resolve,
-               "resolve_max_norm": args.resolve_max_norm, "resolve_instruction": args.resolve_instruction}
+               "resolve_max_norm": args.resolve_max_norm, "resolve_instruction": args.resolve_instruction,
+               "repair_every": args.repair_every}
     options = {k: v for k, v in options.items() if v is not None}
     def exclude() -> set[str]:
         return {p.prompt for r in records for p in r.locality}
@@ -82,12 +85,13 @@ def _guard(args, model, tokenizer, editor, records):
 
 
 def markdown(results: dict[str, dict]) -> str:
+    from workbench.experiments.sequences import SHOWN, shown_value
+
     lines = ["| editor | T | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
     for name, result in results.items():
         for point in result["checkpoints"]:
-            cells = [point["summary"].get(key) for key in SHOWN]
-            lines.append(f"| {name} | {point['T']} | " + " | ".join("–" if c is None else f"{100 * c:.1f}"
-                                                                    for c in cells) + " |")
+            cells = [shown_value(key, point["summary"].get(key)) for key in SHOWN]
+            lines.append(f"| {name} | {point['T']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -132,7 +136,8 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="records to draw the order from (default: the largest checkpoint)")
     p.add_argument("--seed", type=int, default=0, help="seed of the edit order (default: 0)")
     p.add_argument("--generation", action="store_true",
-                   help="also score whether each earlier edit's greedy continuation starts with its target")
+                   help="also score each earlier edit's greedy continuation (starts with its target, degenerate, "
+                        "fluency vs base) and the locality prompts' continuations")
     p.add_argument("--lifelong-stats", action="store_true",
                    help="update the MEND normaliser statistics at edit time (on a copy; the editor is unchanged)")
     p.add_argument("--scale", type=float, help="multiply every edit's step by this (instructedit/editor/guards.py)")
@@ -148,6 +153,8 @@ def sequence_arguments(p: argparse.ArgumentParser) -> None:
                    help="also preserve the keys of the instructions the edits are wrapped in, each one's second "
                         "moment at W x the preserved facts' (with --resolve; the chosen setting: --resolve 10 "
                         "--resolve-max-norm 1 --resolve-instruction 100 --step-scales 0.5,0.75,1,1.5,2,3,4,6)")
+    p.add_argument("--repair-every", type=int, metavar="N",
+                   help="every N edits, repair the kept edits that now loop (instructedit/editor/sequence_repair.py)")
     p.add_argument("--step-scales", type=csv, metavar="S1,S2,...",
                    help="replace the editors' edit-time step search scales (e.g. 0.5,1,2,4,6; FT-L has none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")

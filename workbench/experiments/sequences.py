@@ -31,7 +31,7 @@ from instructedit.io import atomic_write_json, atomic_write_text
 from .suite import SequenceExperiment
 
 log = logging.getLogger(__name__)
-SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality")
+SHOWN = ("reliability", "gen_reliability", "generalization", "locality", "gen_locality", "degenerate", "fluency_ratio")
 QUICK_CHECKPOINTS = (1, 2)
 QUICK_LOCALITY_PROBES = 4  # --quick: the fixed locality probes re-scored at each checkpoint (all otherwise)
 PRESERVED = 300       # sentences whose layer inputs a variant's preserved keys are (guards.py), unless it sets `preserved`
@@ -55,13 +55,15 @@ class SequencePiece:
         return self.root / self.entry / f"{self.task}-{self.split}.json"
 
     def load(self, checkpoints: tuple[int, ...], source: str) -> dict | None:
-        """The stored run, if it was made with the editor at `source` and reached every checkpoint asked."""
+        """The stored run, if it was made with the editor at `source`, reached every checkpoint asked and has
+        every metric of SHOWN (a piece made before a metric existed is made again)."""
         if not self.path.is_file():
             return None
         stored = json.loads(self.path.read_text(encoding="utf-8"))
         done = {c["T"] for c in stored["checkpoints"]}
         reachable = {t for t in checkpoints if t <= stored["n_records"]}
-        return stored if stored.get("source") == source and reachable <= done else None
+        measured = all(set(SHOWN) <= set(c["summary"]) for c in stored["checkpoints"])
+        return stored if stored.get("source") == source and reachable <= done and measured else None
 
 
 def run_piece(piece: SequencePiece, experiment: SequenceExperiment, model, tokenizer, editor, source: str,
@@ -155,21 +157,24 @@ def _task_cell(result: dict) -> str:
     return f"{tasks} ({result['split'].replace('+', ' + ')})"
 
 
-def _cell(value) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
+def shown_value(metric: str, value) -> str:
+    """One sequence summary value as a table shows it: % for shares, two decimals for ratios, – if unmeasured."""
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if metric in schema.RATIOS else f"{schema.scale(metric) * value:.1f}"
 
 
 def markdown(results: dict[str, dict[str, dict]]) -> str:
     """One row per (editor, task, T): retention of the first T edits and locality, in %, and edits/s."""
     head = [schema.metric_label(m) for m in SHOWN]
     lines = ["Sequential editing: after T edits (each made on the model edited so far), every earlier edit "
-             "re-scored; locality probes fixed. In %; edits/s = T / cumulative edit time.", "",
+             "re-scored; locality probes fixed. In % (fluency vs base: a ratio); edits/s = T / cumulative edit time.", "",
              "| editor | task | T | " + " | ".join(head) + " | edits/s |", "|---|---|---|" + "---|" * (len(head) + 1)]
     for entry, tasks in results.items():
         for task, result in tasks.items():
             for point in result["checkpoints"]:
                 rate = point["T"] / point["edit_seconds"] if point["edit_seconds"] else None
-                cells = [_cell(point["summary"].get(m)) for m in SHOWN]
+                cells = [shown_value(m, point["summary"].get(m)) for m in SHOWN]
                 lines.append(f"| {entry} | {_task_cell(result)} | {point['T']} | "
                              + " | ".join(cells) + f" | {'–' if rate is None else f'{rate:.2f}'} |")
     return "\n".join(lines) + "\n"
