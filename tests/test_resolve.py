@@ -143,11 +143,11 @@ def test_a_sequence_preserves_the_instructions_its_edits_are_wrapped_in(tiny_lla
         assert sequence._keys.instructions() == texts[:2]
     spared, left = changes["instructions"] / changes["plain"], kept["instructions"] / kept["plain"]
     assert spared < 0.1 and left > 4 * spared  # measured 0.011 and 0.14: the instruction spared, the edit's own kept
-    now = sequence._editor_now(examples[2:]).projection
+    now = sequence.editor_for(examples[2:]).projection
     assert all(torch.allclose(now.instructions[n], weighted.instruction_keys.gram(texts[:2])[n]) for n in names)
     sequence.undo(1)
     assert sequence._keys.instructions() == texts[:1]
-    assert sequence._editor_now(examples[2:]).projection.instructions.keys() == set(names)
+    assert sequence.editor_for(examples[2:]).projection.instructions.keys() == set(names)
 
 
 def _sequence_edits(model, tokenizer, editor, guard, n: int) -> EditSequence:
@@ -174,7 +174,7 @@ def test_a_sequence_resolves_each_edit_against_the_earlier_edits_keys(tiny_llama
     for name in editor.weight_names:
         resolved_change = (keys[name] @ _update(second.factors[name])).norm()
         assert resolved_change < 0.5 * (keys[name] @ _update(unresolved.factors[name])).norm(), name  # 0.28-0.40
-    assert sequence._editor_now([]).projection.prior is not None and editor.projection is None
+    assert sequence.editor_for([]).projection.prior is not None and editor.projection is None
 
 
 def test_undo_drops_the_edits_keys_from_the_prior_exactly(tiny_llama):
@@ -184,11 +184,11 @@ def test_undo_drops_the_edits_keys_from_the_prior_exactly(tiny_llama):
     sequence.undo(1)
     kept = sequence._keys._open
     assert sorted(kept) == [0, 2]
-    prior = sequence._editor_now([]).projection.prior
+    prior = sequence.editor_for([]).projection.prior
     for name in editor.weight_names:
         assert torch.equal(prior[name], kept[0][name].T @ kept[0][name] + kept[2][name].T @ kept[2][name])
     sequence.reset()
-    assert sequence._editor_now([]).projection.prior is None
+    assert sequence.editor_for([]).projection.prior is None
 
 
 def test_key_memory_seals_into_one_sum():
