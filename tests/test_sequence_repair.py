@@ -132,7 +132,7 @@ def test_the_looping_check_reads_the_continuation_under_the_cumulative_edit(tiny
 def test_a_guard_repairs_every_so_many_edits(tiny_llama, monkeypatch):
     model, tokenizer = tiny_llama
     calls = []
-    monkeypatch.setattr(sequence_repair, "repair_kept_edits", lambda seq, *a: calls.append(len(seq)) or {})
+    monkeypatch.setattr(sequence_repair, "repair_kept_edits", lambda seq, *a, **k: calls.append(len(seq)) or {})
     sequence = EditSequence(model, _mend(model, tokenizer), tokenizer.pad_token_id, guard=SequenceGuard(repair_every=2))
     for example in _examples(tokenizer, toy_records(5)):
         sequence.edit_next([example])
@@ -146,3 +146,66 @@ def test_repair_every_is_validated_by_name(value):
     with pytest.raises(ValueError, match="repair_every"):
         SequenceGuard(repair_every=value)
 
+
+
+def _tries(sequence, monkeypatch, checks: int, schedule) -> list[list[int]]:
+    """Per check of `checks` (every kept edit loops, no scale mends any): the edit indices it tried to repair."""
+    tried = []
+    real = sequence_repair._repairs
+
+    def recording(seq, current, examples, *rest):
+        tried[-1] = [int(ex.record.record_id) for ex in examples]
+        return real(seq, current, examples, *rest)
+
+    monkeypatch.setattr(sequence_repair, "loops", lambda target, ids: True)
+    monkeypatch.setattr(repair, "loops", lambda target, ids: True)
+    monkeypatch.setattr(sequence_repair, "_repairs", recording)
+    for _ in range(checks):
+        tried.append([])
+        assert sequence_repair.repair_kept_edits(sequence, tokens=4, scales=SCALES, schedule=schedule) == {}
+    return tried
+
+
+def test_an_edit_no_scale_mends_sits_out_one_two_four_checks(tiny_llama, monkeypatch):
+    """A failed repair is tried again after 1, 2, 4, ... checks (at checks 1, 3, 6, 11 of 12), not at every one;
+    without a schedule every call tries every edit."""
+    model, tokenizer = tiny_llama
+    sequence, _ = _held_sequence(model, tokenizer)
+    schedule = sequence_repair.RepairSchedule()
+    tried = _tries(sequence, monkeypatch, 12, schedule)
+    assert [c + 1 for c, rows in enumerate(tried) if rows] == [1, 3, 6, 11]
+    assert all(rows in ([], [0, 1, 2]) for rows in tried)
+    assert schedule.waits == {i: (11 + 8 + 1, 8) for i in range(3)}
+    assert _tries(sequence, monkeypatch, 2, None) == [[0, 1, 2], [0, 1, 2]]
+
+
+def test_the_base_models_words_are_computed_once_per_edit(tiny_llama, monkeypatch):
+    """The words a repair teaches are the base model's continuation of the edit's request, continued once."""
+    from instructedit.editor.batched_generation import continue_ids
+
+    model, tokenizer = tiny_llama
+    sequence, batch = _held_sequence(model, tokenizer)
+    calls = []
+    monkeypatch.setattr(sequence_repair, "continue_ids", lambda m, r, p, n, **k: calls.append(n) or continue_ids(
+        m, r, p, n, **k))
+    schedule = sequence_repair.RepairSchedule(waits={})
+    _tries(sequence, monkeypatch, 3, schedule)
+    check = sequence_repair.CHECK_TOKENS  # checks 1 and 3 look (at 2 every edit sits out); the base words once
+    assert calls == [check, 4, check]
+    requests, _ = request_ids(batch)
+    assert [schedule.base_words[i] for i in range(3)] == continue_ids(model, requests, tokenizer.pad_token_id, 4)
+
+
+def test_a_mend_clears_the_wait_and_undo_forgets_the_edit(tiny, monkeypatch):
+    model, tokenizer = tiny
+    sequence, _ = _held_sequence(model, tokenizer)
+    schedule = sequence._repairs
+    _tries(sequence, monkeypatch, 1, schedule)  # every edit fails once: all wait
+    schedule.checks += 1  # ... and sit out the next check
+    monkeypatch.setattr(repair, "loops", lambda target, ids: False)  # now a scale mends where the target holds
+    mended = sequence.repair_loops()
+    assert mended and all(i not in schedule.waits for i in mended)
+    assert set(schedule.waits) == {0, 1, 2} - set(mended)
+    for index in list(sequence.indices):
+        sequence.undo(index)
+        assert index not in schedule.waits and index not in schedule.base_words

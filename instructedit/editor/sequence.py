@@ -44,7 +44,7 @@ import copy
 import logging
 import math
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -52,11 +52,13 @@ from torch import nn
 from ..models import families
 from ..prompts import Example
 from ..tokenize import collate
+from . import sequence_repair
 from .contract import EditorContract
 from .edit import Edit, EditFactor
 from .guards import collect_keys_of_ids
 from .hooks import active_edit
 from .resolve import KeyMemory
+from .sequence_values import Folded, check_shapes, dense_factor, normalised, product, with_own_norms
 
 log = logging.getLogger(__name__)
 
@@ -79,71 +81,9 @@ class SequenceEntry:
             raise ValueError(f"a sequence entry is one edit (B = 1), got B = {self.edit.batch_size}")
 
 
-@dataclass
-class _Folded:
-    """The edits folded into one weight's dense output-space matrix (x @ dense is their output delta)."""
-
-    dense: torch.Tensor
-    members: set[int] = field(default_factory=set)
-
-
-def normalised(edit: Edit, device: torch.device | None = None) -> Edit:
-    """A single edit (B = 1) with α folded into δ̃ (α = 1) and the rows whose ũ or δ̃ is zero dropped:
-    the same output delta, detached, on `device`."""
-    if edit.batch_size != 1:
-        raise ValueError(f"add one edit at a time (B = 1), got B = {edit.batch_size}; use .merged() for a "
-                         f"batch edit of several records")
-    factors = {}
-    for name, f in edit.factors.items():
-        u, d = f.u[0].detach(), (f.d[0] * f.alpha).detach()
-        keep = (u.abs().amax(-1) > 0) & (d.abs().amax(-1) > 0) if u.shape[0] else torch.zeros(0, dtype=torch.bool)
-        u, d = u[keep.to(u.device)].float(), d[keep.to(d.device)].float()
-        target = device or u.device
-        factors[name] = EditFactor(u.unsqueeze(0).to(target), d.unsqueeze(0).to(target),
-                                   torch.ones((), device=target))
-    return Edit(factors, dict(edit.meta))
-
-
-def _product(factor: EditFactor) -> torch.Tensor:
-    """uᵀδ̃ in float64 [in, out]: the factor's output delta is x @ this (α = 1)."""
-    return factor.u[0].double().T @ factor.d[0].double()
-
-
-def _dense_factor(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(u, d) with uᵀd = dense and an identity on the smaller side (min(in, out) rows)."""
-    n_in, n_out = dense.shape
-    if n_in <= n_out:
-        return torch.eye(n_in, device=dense.device), dense.float()
-    return dense.T.float(), torch.eye(n_out, device=dense.device)
-
-
-def _check_shapes(model: nn.Module, edit: Edit) -> None:
-    """Every factor of `edit` fits a weight of `model` (an edit made for another model does not)."""
-    for name, factor in edit.factors.items():
-        try:
-            shape = families.weight_in_out(model, name)
-        except AttributeError:
-            raise ValueError(f"the edit touches {name}, which this model does not have") from None
-        if (factor.u.shape[-1], factor.d.shape[-1]) != shape:
-            raise ValueError(f"the edit of {name} is {factor.u.shape[-1]}x{factor.d.shape[-1]}, the model's weight "
-                             f"is {shape[0]}x{shape[1]}")
-
-
 def _instructions_of(examples: list[Example]) -> list[str]:
     """The instruction texts `examples` are wrapped in (none for plain ones), distinct, in order."""
     return list(dict.fromkeys(ex.instruction_text for ex in examples if ex.instruction_text is not None))
-
-
-def with_own_norms(editor: EditorContract) -> EditorContract | None:
-    """A view of a MEND editor sharing its networks and α but with its own copy of the normalisers
-    (None for editors without normalisers). The editor itself is left as it is."""
-    norms = getattr(editor, "norms", None)
-    if not isinstance(editor, nn.Module) or not isinstance(norms, nn.Module):
-        return None
-    view = copy.copy(editor)
-    view._modules = dict(editor._modules)  # its own child table: replacing `norms` leaves the editor's
-    view._modules["norms"] = copy.deepcopy(norms)
-    return view
 
 
 class EditSequence:
@@ -171,7 +111,7 @@ class EditSequence:
 
     def _reset_state(self) -> None:
         self._entries: dict[int, SequenceEntry] = {}
-        self._folded: dict[str, _Folded] = {}
+        self._folded: dict[str, Folded] = {}
         self._tails: dict[str, list[int]] = {}  # per weight: the live edits not folded, in order
         self._unsealed: list[int] = []  # with undo_depth: the live undoable edits, in order
         self._sealed: set[int] = set()
@@ -181,6 +121,7 @@ class EditSequence:
         if self.lifelong_stats and self._own_norms is None:
             log.info("%s has no normalisation statistics: lifelong_stats has no effect", type(self.editor).__name__)
         self._keys = KeyMemory() if self._resolve is not None else None
+        self._repairs = sequence_repair.RepairSchedule()
 
     @property
     def _resolve(self):
@@ -289,22 +230,17 @@ class EditSequence:
 
     def repair_loops(self) -> dict[int, float]:
         """Repair the kept edits that now loop (`sequence_repair.repair_kept_edits`, with the editor's repair
-        settings); returns {index: scale} of the edits amended. A guard's `repair_every` runs it every so many
-        edits."""
-        from .sequence_repair import DEFAULT_TOKENS, repair_kept_edits
-
-        config = getattr(self.editor, "config", None)
-        tokens = getattr(config, "repair_tokens", 0) or DEFAULT_TOKENS
+        settings and this sequence's schedule of edits no scale mended); returns {index: scale} of the edits
+        amended. A guard's `repair_every` runs it every so many edits."""
         with self._lock:
-            if getattr(config, "repair_scales", None):
-                return repair_kept_edits(self, tokens, tuple(config.repair_scales))
-            return repair_kept_edits(self, tokens)
+            return sequence_repair.repair_kept_edits(self, *sequence_repair.repair_settings(self.editor),
+                                                     schedule=self._repairs)
 
     def amend(self, index: int, extra: Edit) -> None:
         """Add `extra` (B = 1, the weights edit `index` changes) to live edit `index`: the cumulative edit gains it
         and undo(index) removes both exactly (the sequence's loop repair amends earlier edits this way)."""
         value = normalised(extra, self.device)
-        _check_shapes(self.model, value)
+        check_shapes(self.model, value)
         with self._lock:
             entry = self.entry(index)
             for name in value.names:
@@ -316,14 +252,14 @@ class EditSequence:
             self._cached = None
             for name, factor in value.factors.items():
                 if self.is_folded(index, name):
-                    self._folded[name].dense += _product(factor)
+                    self._folded[name].dense += product(factor)
                 else:
                     self._fold_if_needed(name)
 
     def add(self, edit: Edit, label: str = "") -> int:
         """Append an already computed single edit (B = 1); returns its index."""
         value = normalised(edit, self.device)
-        _check_shapes(self.model, value)
+        check_shapes(self.model, value)
         with self._lock:
             index = self._next_index
             self._entries[index] = SequenceEntry(index, label, value)
@@ -356,6 +292,7 @@ class EditSequence:
             del self._entries[index]
             if self._keys is not None:
                 self._keys.drop(index)
+            self._repairs.forget(index)
             if index in self._unsealed:
                 self._unsealed.remove(index)
             self._cached = None
@@ -366,7 +303,7 @@ class EditSequence:
                     continue
                 folded.members.discard(index)
                 if folded.members:
-                    folded.dense -= _product(factor)
+                    folded.dense -= product(factor)
                 else:
                     del self._folded[name]
 
@@ -407,11 +344,11 @@ class EditSequence:
             return
         folded = self._folded.get(name)
         for entry in tail:
-            product = _product(entry.edit.factors[name])
+            dense = product(entry.edit.factors[name])
             if folded is None:
-                folded = self._folded[name] = _Folded(product)
+                folded = self._folded[name] = Folded(dense)
             else:
-                folded.dense += product
+                folded.dense += dense
             folded.members.add(entry.index)
         self._tails[name] = []
         log.debug("folded %d edits of %s (%d folded in all)", len(tail), name, len(folded.members))
@@ -434,7 +371,7 @@ class EditSequence:
         for name in names:
             us, ds = [], []
             if name in self._folded:
-                u, d = _dense_factor(self._folded[name].dense)
+                u, d = dense_factor(self._folded[name].dense)
                 us.append(u)
                 ds.append(d)
             for entry in self._tail(name):
