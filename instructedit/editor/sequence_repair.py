@@ -136,11 +136,12 @@ def repair_kept_edits(sequence, tokens: int = DEFAULT_TOKENS, scales: tuple[floa
     requests, targets = request_ids(collate([example.edit for _, example in kept], pad))
     rows = looping_edits(model, requests, targets, pad, current)
     base_words = _base_words(model, [requests[r] for r in rows], [kept[r][0] for r in rows], pad, tokens, schedule)
-    rows = [r for r, words in zip(rows, base_words) if words]  # the base model says something after the target
-    if not rows:
+    said = [(r, words) for r, words in zip(rows, base_words) if words]  # the base model goes on after the target
+    if not said:
         return {}
+    rows, words = map(list, zip(*said))
     repair, found = _repairs(sequence, current, [kept[r][1] for r in rows], [requests[r] for r in rows],
-                             [targets[r] for r in rows], [w for w in base_words if w], scales)
+                             [targets[r] for r in rows], words, scales)
     mended = {}
     for j, (r, scale) in enumerate(zip(rows, found)):
         index = kept[r][0]
