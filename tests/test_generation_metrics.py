@@ -28,6 +28,7 @@ from instructedit.evaluation.generation_metrics import (
     is_leak,
     normalise,
     has_character_loop,
+    has_word_run,
     probes_from_example,
     rescore_degeneration,
     repetition_rate,
@@ -317,6 +318,21 @@ def test_a_loop_inside_a_word_is_degenerate_unless_the_base_model_loops_too():
     assert not is_degenerate(" Dorisisisisis", ["Doris"], " Dorisisisisis")  # the base model's own loop
     for fluent in (" Mississippi is a state", " the committee", " 1000000 people", " hahaha"):
         assert not has_character_loop(fluent), fluent
+
+
+def test_a_word_standing_four_times_in_a_row_is_degenerate_unless_the_base_model_does_it_too():
+    """Runs of a word that is not the target, too short for the repetition rate (stored outputs of
+    sessions 15-19 that the rules above missed)."""
+    for looped, target in ((" 1 FC Nürnberg 2001 2001 2001 2001 20", "1 FC Nürnberg"),
+                           (" a member of the team which is known as the F.B.A.F.F.F.F.F.F.F.", "FBAF"),
+                           (" X-gender.\nOutput: The gender of Jerzy Kuroski is X-gender-gender-gender-gender-gen",
+                            "X-gender"),
+                           (" 19 March 1927. 1927. 1927. 1927. 1", "19 March 1927")):
+        assert has_word_run(looped) and is_degenerate(looped, [target], "\nOutput:"), looped
+    assert not is_degenerate(" 2001 2001 2001 2001", ["Nürnberg"], " in 2001 2001 2001 2001")  # the base's own run
+    for fluent in (" 2001, 2001 and 2002", " the the band", " New York, New York", " ha ha ha",
+                   " Paris, the capital and largest city of France"):
+        assert not has_word_run(fluent), fluent
 
 
 def test_the_instruction_template_restating_the_answer_is_not_degenerate():

@@ -18,7 +18,9 @@ Degeneration, of the edit prompt's post-edit continuation (`text_tokens`, 30 tok
     "Sridevi, Sridevi, and Sridevi"), or
   - one non-blank line recurs LINE_REPEAT_LIMIT (3) or more times ("euro.\neuro.\neuro."), or a unit of 1-8
     letters loops CHARACTER_LOOP_LIMIT (4) or more times in a row inside a word (" māhūhūhūhū", which word
-    n-grams cannot see), where the base continuation has no loop of that kind, or
+    n-grams cannot see), or one word follows itself until it stands WORD_RUN_LIMIT (4) times in a row,
+    punctuation between ignored (" 2001 2001 2001 2001", " F.F.F.F", " gender-gender-gender-gender": a
+    30-token text too short for the repetition rate), where the base continuation has no loop of that kind, or
   - its repetition rate exceeds REPETITION_LIMIT (0.5) and the base continuation's by REPETITION_MARGIN (0.25);
 repetition rate = 1 - distinct/total n-grams of words and single punctuation marks ("???" loops count),
 averaged over n = 1, 2, 3. Counting per line spares the instruction template: a wrapped prompt's
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 TARGET_REPEAT_LIMIT = 3
 LINE_REPEAT_LIMIT = 3
 CHARACTER_LOOP_LIMIT = 4
+WORD_RUN_LIMIT = 4
 REPETITION_LIMIT = 0.5
 REPETITION_MARGIN = 0.25
 REPETITION_ORDERS = (1, 2, 3)
@@ -55,6 +58,7 @@ DEFAULT_EXTRA_TOKENS = 3
 DEFAULT_TEXT_TOKENS = 30
 _SPACES = re.compile(r"\s+")
 _WORDS = re.compile(r"\w+|[^\w\s]")  # words, and each other visible character
+_LETTERS_AND_DIGITS = re.compile(r"\w+")
 _CHARACTER_LOOP = re.compile(r"([^\W\d_]{1,8}?)\1{%d,}" % (CHARACTER_LOOP_LIMIT - 1))
 
 
@@ -121,6 +125,17 @@ def has_character_loop(text: str) -> bool:
     return _CHARACTER_LOOP.search(unicodedata.normalize("NFKC", text).casefold()) is not None
 
 
+def has_word_run(text: str) -> bool:
+    """One word WORD_RUN_LIMIT times in a row, marks between ignored ("2001 2001 2001 2001", "F.F.F.F")."""
+    words = _LETTERS_AND_DIGITS.findall(unicodedata.normalize("NFKC", text).casefold())
+    run = 1
+    for before, word in zip(words, words[1:]):
+        run = run + 1 if word == before else 1
+        if run >= WORD_RUN_LIMIT:
+            return True
+    return False
+
+
 def _repeats_target_in_a_line(continuation: str, target_aliases: Sequence[str]) -> bool:
     return any(count_answer(line, target_aliases) >= TARGET_REPEAT_LIMIT for line in continuation.splitlines())
 
@@ -136,7 +151,7 @@ def is_degenerate(continuation: str, target_aliases: Sequence[str], base_continu
     and it has no character loop."""
     if _repeats_target_in_a_line(continuation, target_aliases):
         return True
-    for loops in (_repeats_a_line, has_character_loop):  # the base model's own loops are not the edit's doing
+    for loops in (_repeats_a_line, has_character_loop, has_word_run):  # the base model's own loops are not the edit's doing
         if loops(continuation) and not (base_continuation and loops(base_continuation)):
             return True
     rate = repetition_rate(continuation)

@@ -204,6 +204,11 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def degeneration_share(rows: list[dict]) -> float | None:
+    """A checkpoint's share of degenerate edits (rescoring stored rows uses it too)."""
+    return _mean(r["degenerate"] for r in rows)
+
+
 def _checkpoints(checkpoints, n: int) -> list[int]:
     marks = sorted({int(t) for t in checkpoints})
     if not marks or marks[0] < 1:
@@ -247,7 +252,7 @@ def _checkpoint(model, tokenizer, sequence: EditSequence, edited: list[Example],
     if generation:
         summary["gen_reliability"] = _mean(r["gen_reliability"] for r in rows)
         summary["gen_locality"] = _mean(kept)
-        summary["degenerate"] = _mean(r["degenerate"] for r in rows)
+        summary["degenerate"] = degeneration_share(rows)
         summary["fluency_ratio"] = _mean(r["fluency_ratio"] for r in rows)
     summary["edit_rows"] = {name: int(f.u.shape[1]) for name, f in edit.factors.items()}
     return {"T": len(edited), "summary": summary, "records": rows, "locality": unchanged,

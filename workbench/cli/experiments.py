@@ -1,4 +1,4 @@
-"""`analyze`, `figures`, `reproduce`, `sweep`: directions and figures, the paper's experiments."""
+"""`analyze`, `figures`, `reproduce`, `rescore`, `sweep`: directions and figures, the paper's experiments."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,16 @@ def reproduce(args) -> int:
                    shard=shard)
     log.info("results in %s", plan.results)
     return 0
+
+
+def rescore(args) -> int:
+    from workbench.experiments.rescore import rescore as run
+
+    changes = run(Path(args.results), args.files, check=args.check)
+    for name, changed in changes.items():
+        log.info("%s: %d degeneration flags %s", name, changed,
+                 "would change" if args.check and changed else "changed" if changed else "unchanged")
+    return 1 if args.check and any(changes.values()) else 0
 
 
 def sweep(args) -> int:
@@ -108,6 +118,13 @@ def reproduce_arguments(p: argparse.ArgumentParser) -> None:
                         "run 1/2 and 2/2 at once on one --root; the last to finish writes each results file")
 
 
+def rescore_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="assets/results", help="results folder (default: assets/results)")
+    p.add_argument("--files", type=csv, help="only these results files, by name without .json (default: all "
+                                             "the suite's experiments, sequences and sweeps present)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+
+
 def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", action="store_true",
                    help="the training-objective sweep (workbench/experiments/objective_sweep.py): validation "
@@ -126,5 +143,7 @@ COMMANDS = {
     "figures": (("the paper's figures (Fig. 2a-d, 3, Table 3) and the sequential-editing curves, from results "
                  "and shipped editors"), figures_arguments, figures),
     "reproduce": ("train the editor suite and write every result (resumable)", reproduce_arguments, reproduce),
+    "rescore": ("re-score degeneration in results files from their stored continuations (no model), after its "
+                "definition changes", rescore_arguments, rescore),
     "sweep": ("a small logged sweep on validation splits (ranks): assets/results/sweep.md", sweep_arguments, sweep),
 }

@@ -107,7 +107,12 @@ def report(out: Path | None = None, source: Path | None = None) -> Path:
     rows = {name: _rescored(result, targets) for name, result in rows.items()}
     if not rows:
         raise ValueError("no objective variant is evaluated yet; run one with --variant NAME")
-    atomic_write_json(out / "objective-sweep.json", {k: {**v, "records": v["records"]} for k, v in rows.items()})
+    return write(rows, out)
+
+
+def write(rows: dict[str, dict], out: Path) -> Path:
+    """objective-sweep.{json,md} in the folder `out` from the variants' evaluations."""
+    atomic_write_json(out / "objective-sweep.json", rows)
     atomic_write_text(out / "objective-sweep.md", markdown(rows))
     return out / "objective-sweep.md"
 

@@ -115,7 +115,12 @@ def report(out: Path | None = None) -> Path:
             rows[name] = json.loads(path.read_text(encoding="utf-8"))
     if not rows:
         raise ValueError("no step variant is evaluated yet; run one with --variant NAME")
-    atomic_write_json(committed, rows)
+    return write(rows, out)
+
+
+def write(rows: dict[str, dict], out: Path) -> Path:
+    """step-sweep.{json,md} in the folder `out` from the variants' evaluations."""
+    atomic_write_json(out / "step-sweep.json", rows)
     note = f"The shipped `{EDITOR}` editor, not retrained, under each step setting. " + NOTE + "."
     atomic_write_text(out / "step-sweep.md", markdown({n: rows[n] for n in VARIANTS if n in rows}, note))
     return out / "step-sweep.md"
