@@ -1,6 +1,8 @@
 """Loop repair along a sequence (`instructedit/editor/sequence_repair.py`) and `EditSequence.amend`: a kept edit
 that later edits made loop is repaired on the edited model; the repair amends that edit, so the cumulative edit
 gains it and undo of the edit removes both exactly."""
+import math
+
 import pytest
 import torch
 from test_sequence import ATOL, _composed, _examples, _logits, _mend, _sequence
@@ -194,6 +196,24 @@ def test_the_base_models_words_are_computed_once_per_edit(tiny_llama, monkeypatc
     assert calls == [check, 4, check]
     requests, _ = request_ids(batch)
     assert [schedule.base_words[i] for i in range(3)] == continue_ids(model, requests, tokenizer.pad_token_id, 4)
+
+
+def test_an_edit_the_base_model_ends_after_its_target_is_not_checked_again(tiny_llama, monkeypatch):
+    """Where the base model says nothing after a request there are no words to teach: that looping edit leaves
+    the checks (the others still wait 1, 2, ...); undo forgets it."""
+    model, tokenizer = tiny_llama
+    sequence, _ = _held_sequence(model, tokenizer)
+    schedule = sequence_repair.RepairSchedule(base_words={1: []})  # edit 1: the base model ends at its target
+    checked = []
+    real = sequence_repair.looping_edits
+    monkeypatch.setattr(sequence_repair, "looping_edits", lambda m, requests, *a: checked.append(len(requests))
+                        or real(m, requests, *a))
+    tried = _tries(sequence, monkeypatch, 4, schedule)
+    assert tried == [[0, 2], [], [0, 2], []] and checked == [3, 2]
+    assert schedule.waits[1] == (math.inf, 0) and schedule.waits[0] == (3 + 2 + 1, 2)
+    sequence._repairs = schedule
+    sequence.undo(1)
+    assert 1 not in schedule.waits and 1 not in schedule.base_words
 
 
 def test_a_mend_clears_the_wait_and_undo_forgets_the_edit(tiny, monkeypatch):
