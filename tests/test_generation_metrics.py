@@ -14,25 +14,23 @@ from instructedit.editor.batched_generation import (
 )
 from instructedit.editor.hooks import active_edit
 from instructedit.evaluation.generation import greedy_continuation
+from instructedit.evaluation.answers import count_answer, count_leaks, is_leak, normalise, starts_with_answer
+from instructedit.evaluation.degeneration import (
+    fluency_ratio,
+    has_character_loop,
+    has_word_run,
+    is_degenerate,
+    repetition_rate,
+    rescore_degeneration,
+)
 from instructedit.evaluation.generation_metrics import (
     AnswerPrompt,
     GenerationProbes,
     GenerationSettings,
     LocalityPrompt,
     answer_token_count,
-    count_answer,
-    count_leaks,
-    fluency_ratio,
     generation_scores,
-    is_degenerate,
-    is_leak,
-    normalise,
-    has_character_loop,
-    has_word_run,
     probes_from_example,
-    rescore_degeneration,
-    repetition_rate,
-    starts_with_answer,
 )
 from instructedit.instructions import Instruction
 from instructedit.models import editable_weight_names, families

@@ -14,7 +14,8 @@ from instructedit.baselines import FineTuneConfig, FineTuneEditor, NoEditEditor
 from instructedit.data.records import EditRecord, Probe
 from instructedit.editor.edit import Edit
 from instructedit.editor.sequence import EditSequence
-from instructedit.evaluation.generation_metrics import is_degenerate, starts_with_answer
+from instructedit.evaluation.answers import starts_with_answer
+from instructedit.evaluation.degeneration import is_degenerate
 from instructedit.evaluation.sequential import evaluate_sequence, retention_scores
 from instructedit.instructions import Instruction
 from instructedit.prompts import build_example

@@ -18,7 +18,8 @@ import sys
 
 import pytest
 
-from instructedit.evaluation.generation_metrics import contains_answer, is_degenerate, normalise, starts_with_answer
+from instructedit.evaluation.answers import contains_answer, normalise, starts_with_answer
+from instructedit.evaluation.degeneration import is_degenerate
 from instructedit.paths import ASSETS_DIR
 
 pytestmark = pytest.mark.slow

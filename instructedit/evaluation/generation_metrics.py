@@ -3,37 +3,19 @@
 Token accuracy on the target scores an edit that makes the model say "euro euro euro" as a success;
 these metrics read what the edited model actually generates (greedy, batched, see batched_generation).
 
-Matching: `normalise` (NFKC, casefold, collapsed spaces, outer whitespace and punctuation stripped);
-an answer matches where a normalised alias starts the normalised continuation at a word boundary
-("Rome" matches "Rome, Italy" and "rome." but not "Romeo"), also after one leading article
-("the United States"). Reliability / generalization / portability: the post-edit continuation of the
-edit prompt / paraphrases / portability prompts starts with the target (any alias), 0 or 1 per prompt.
+Reliability / generalization / portability: the post-edit continuation of the edit prompt / paraphrases /
+portability prompts starts with the target (any alias; matching as `answers` defines it), 0 or 1 per prompt.
 
 Locality: a locality prompt's post-edit continuation keeps the base model's first N tokens,
 N = the answer's token length + `extra_tokens` (3). A leak: the post-edit continuation of a locality
 prompt contains the edit's target (word boundary) where the base continuation did not.
 
-Degeneration, of the edit prompt's post-edit continuation (`text_tokens`, 30 tokens): degenerate when
-  - one line of the continuation names the target TARGET_REPEAT_LIMIT (3) or more times ("euro euro euro",
-    "Sridevi, Sridevi, and Sridevi"), or
-  - one non-blank line recurs LINE_REPEAT_LIMIT (3) or more times ("euro.\neuro.\neuro."), or a unit of 1-8
-    letters loops CHARACTER_LOOP_LIMIT (4) or more times in a row inside a word (" māhūhūhūhū", which word
-    n-grams cannot see), or one word follows itself until it stands WORD_RUN_LIMIT (4) times in a row,
-    punctuation between ignored (" 2001 2001 2001 2001", " F.F.F.F", " gender-gender-gender-gender": a
-    30-token text too short for the repetition rate), where the base continuation has no loop of that kind, or
-  - its repetition rate exceeds REPETITION_LIMIT (0.5) and the base continuation's by REPETITION_MARGIN (0.25);
-repetition rate = 1 - distinct/total n-grams of words and single punctuation marks ("???" loops count),
-averaged over n = 1, 2, 3. Counting per line spares the instruction template: a wrapped prompt's
-continuation restates its answer on its "Output:" and "Explanation:" lines as the base model's does, and
-"Rome. Rome is the capital of Italy" is fluent. The margin spares a base model that loops as much by itself.
-fluency_ratio = the n-gram entropy (generation.ngram_entropy) of the post-edit continuation over the base
-continuation's (None if that is 0).
+Degeneration and fluency vs base, of the edit prompt's post-edit continuation (`text_tokens`, 30 tokens):
+as `degeneration` defines them.
 """
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,138 +23,14 @@ from ..editor.edit import Edit
 from ..prompts import Example, wrap_prompt
 from ..tokenize import join
 from ..editor.batched_generation import DEFAULT_MAX_ROWS, generate_ids_batch
-from .generation import ngram_entropy
+from .answers import count_leaks, normalise, starts_with_answer
+from .degeneration import fluency_ratio, is_degenerate, repetition_rate
 from .schema import locality_group
 
 log = logging.getLogger(__name__)
 
-TARGET_REPEAT_LIMIT = 3
-LINE_REPEAT_LIMIT = 3
-CHARACTER_LOOP_LIMIT = 4
-WORD_RUN_LIMIT = 4
-REPETITION_LIMIT = 0.5
-REPETITION_MARGIN = 0.25
-REPETITION_ORDERS = (1, 2, 3)
-LEADING_ARTICLES = ("the", "a", "an")
 DEFAULT_EXTRA_TOKENS = 3
 DEFAULT_TEXT_TOKENS = 30
-_SPACES = re.compile(r"\s+")
-_WORDS = re.compile(r"\w+|[^\w\s]")  # words, and each other visible character
-_LETTERS_AND_DIGITS = re.compile(r"\w+")
-_CHARACTER_LOOP = re.compile(r"([^\W\d_]{1,8}?)\1{%d,}" % (CHARACTER_LOOP_LIMIT - 1))
-
-
-def normalise(text: str) -> str:
-    """NFKC, casefolded, whitespace collapsed, outer whitespace and punctuation stripped."""
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold())
-    start, end = 0, len(text)
-    while start < end and (text[start].isspace() or unicodedata.category(text[start]).startswith("P")):
-        start += 1
-    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")):
-        end -= 1
-    return text[start:end]
-
-
-def _alias_patterns(aliases: Sequence[str]) -> list[re.Pattern]:
-    if isinstance(aliases, str):
-        aliases = (aliases,)
-    normalised = {normalise(a) for a in aliases}
-    return [re.compile(r"(?<!\w)" + re.escape(a) + r"(?!\w)") for a in sorted(normalised) if a]
-
-
-def starts_with_answer(continuation: str, aliases: Sequence[str]) -> bool:
-    """Whether the normalised continuation starts with a normalised alias, at a word boundary."""
-    text = normalise(continuation)
-    first, _, rest = text.partition(" ")
-    candidates = (text, rest) if first in LEADING_ARTICLES else (text,)
-    return any(p.match(c) for p in _alias_patterns(aliases) for c in candidates)
-
-
-def count_answer(text: str, aliases: Sequence[str]) -> int:
-    """Occurrences of any alias in the normalised text (word boundaries, non-overlapping, largest alias)."""
-    normalised = normalise(text)
-    return max((len(p.findall(normalised)) for p in _alias_patterns(aliases)), default=0)
-
-
-def contains_answer(text: str, aliases: Sequence[str]) -> bool:
-    return count_answer(text, aliases) > 0
-
-
-def is_leak(pre_continuation: str, post_continuation: str, target_aliases: Sequence[str]) -> bool:
-    """The edit's target appears in a locality prompt's continuation after the edit, not before."""
-    return contains_answer(post_continuation, target_aliases) and not contains_answer(pre_continuation,
-                                                                                      target_aliases)
-
-
-def count_leaks(pairs: Sequence[tuple[str, str]], target_aliases: Sequence[str]) -> int:
-    """Leaks among (pre, post) continuation pairs of one edit's locality prompts."""
-    return sum(is_leak(pre, post, target_aliases) for pre, post in pairs)
-
-
-def repetition_rate(text: str, orders: Sequence[int] = REPETITION_ORDERS) -> float:
-    """1 - distinct / total n-grams of words and marks, averaged over the orders the text is long enough for."""
-    words = _WORDS.findall(unicodedata.normalize("NFKC", text).casefold())
-    rates = []
-    for n in orders:
-        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-        if grams:
-            rates.append(1.0 - len(set(grams)) / len(grams))
-    return sum(rates) / len(rates) if rates else 0.0
-
-
-def has_character_loop(text: str) -> bool:
-    """A unit of 1-8 letters repeated CHARACTER_LOOP_LIMIT times in a row within a word ("hūhūhūhū")."""
-    return _CHARACTER_LOOP.search(unicodedata.normalize("NFKC", text).casefold()) is not None
-
-
-def has_word_run(text: str) -> bool:
-    """One word WORD_RUN_LIMIT times in a row, marks between ignored ("2001 2001 2001 2001", "F.F.F.F")."""
-    words = _LETTERS_AND_DIGITS.findall(unicodedata.normalize("NFKC", text).casefold())
-    run = 1
-    for before, word in zip(words, words[1:]):
-        run = run + 1 if word == before else 1
-        if run >= WORD_RUN_LIMIT:
-            return True
-    return False
-
-
-def _repeats_target_in_a_line(continuation: str, target_aliases: Sequence[str]) -> bool:
-    return any(count_answer(line, target_aliases) >= TARGET_REPEAT_LIMIT for line in continuation.splitlines())
-
-
-def _repeats_a_line(continuation: str) -> bool:
-    lines = [normalise(line) for line in continuation.splitlines()]
-    lines = [line for line in lines if line]
-    return any(lines.count(line) >= LINE_REPEAT_LIMIT for line in set(lines))
-
-
-def is_degenerate(continuation: str, target_aliases: Sequence[str], base_continuation: str | None = None) -> bool:
-    """The module docstring's definition; without a base continuation its repetition rate counts as 0
-    and it has no character loop."""
-    if _repeats_target_in_a_line(continuation, target_aliases):
-        return True
-    for loops in (_repeats_a_line, has_character_loop, has_word_run):  # the base model's own loops are not the edit's doing
-        if loops(continuation) and not (base_continuation and loops(base_continuation)):
-            return True
-    rate = repetition_rate(continuation)
-    base = repetition_rate(base_continuation) if base_continuation is not None else 0.0
-    return rate > REPETITION_LIMIT and rate > base + REPETITION_MARGIN
-
-
-def rescore_degeneration(row: dict, target_aliases: Sequence[str]) -> dict:
-    """A scored record with its degeneration flags recomputed from its stored continuations (after a
-    change of the definition: the texts are kept, so old results need no new generation)."""
-    out = dict(row)
-    for suffix in ("", "_plain"):
-        if (post := row.get(f"post_text{suffix}")) is not None:
-            out[f"degenerate{suffix}"] = int(is_degenerate(post, target_aliases, row.get(f"pre_text{suffix}")))
-    return out
-
-
-def fluency_ratio(continuation: str, base_continuation: str) -> float | None:
-    """n-gram entropy of a continuation over the base continuation's; None when the base's is 0."""
-    base = ngram_entropy(base_continuation)
-    return ngram_entropy(continuation) / base if base > 0 else None
 
 
 def _aliases(value: str | Sequence[str], name: str) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ portability of each of the T records), and a fixed set of locality probes (token
 answer tokens whose top-1 prediction is the base model's). With `generation=True` it adds, per earlier edit,
 from the greedy continuation of its edit prompt under the cumulative edit (30 tokens, as the single-edit
 metrics read it): generation reliability (the continuation starts with its target,
-`generation_metrics.starts_with_answer`), degeneration (`generation_metrics.is_degenerate` against the base
+`answers.starts_with_answer`), degeneration (`degeneration.is_degenerate` against the base
 model's continuation of the same prompt: a held edit that says "South Park South Park South Park" is counted)
 and fluency vs base; and generation locality: each locality prompt's greedy continuation keeps the base
 model's first N tokens (N = the answer's tokens + 3, as `generation_metrics` defines it). Base continuations
@@ -184,7 +184,8 @@ class EditPromptContinuations:
     def scores(self, examples: list[Example], edit) -> list[dict]:
         """Per example (the edits so far, in edit order): `gen_reliability` (the continuation under `edit` starts
         with the target), `degenerate` and `fluency_ratio` against the base continuation, and both texts."""
-        from .generation_metrics import fluency_ratio, is_degenerate, starts_with_answer
+        from .answers import starts_with_answer
+        from .degeneration import fluency_ratio, is_degenerate
 
         if len(self._base) < len(examples):
             self._base += self._generate(examples[len(self._base):])

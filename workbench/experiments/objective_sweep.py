@@ -19,7 +19,7 @@ from instructedit.data.tasks import load_split
 from instructedit.editor.editor import Editor
 from instructedit.evaluation import schema
 from instructedit.evaluation.evaluate import evaluate, summarise
-from instructedit.evaluation.generation_metrics import rescore_degeneration
+from instructedit.evaluation.degeneration import rescore_degeneration
 from instructedit.io import atomic_write_json, atomic_write_text
 from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
@@ -70,7 +70,7 @@ def run_variant(name: str, model=None, tokenizer=None) -> Path:
 
 
 NOTE = ("Validation records only (40 per task; zsRE: records 0-39, held out of training); seen instruction; in % "
-        "(fluency vs base as a ratio). Degeneration as `instructedit.evaluation.generation_metrics` defines it")
+        "(fluency vs base as a ratio). Degeneration as `instructedit.evaluation.degeneration` defines it")
 
 
 def markdown(rows: dict[str, dict], note: str = NOTE + ", re-scored from the stored continuations.") -> str:

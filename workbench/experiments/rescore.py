@@ -1,7 +1,7 @@
 """`instructedit rescore`: the committed results files' degeneration re-scored from their stored continuations.
 
 Every scored edit keeps its post-edit and base continuations (`post_text`, `pre_text`), so when the
-definition in `instructedit.evaluation.generation_metrics` changes, the old results follow it without a
+definition in `instructedit.evaluation.degeneration` changes, the old results follow it without a
 model or a new generation: each row's `degenerate` flags are recomputed (`rescore_degeneration`, against
 the record's target from the data), the summaries re-made by the code that made them, and the file and its
 table written again by the experiment's own writer (then summary.md). Files whose flags do not change are
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from instructedit.data.tasks import DATASETS, load_split
 from instructedit.evaluation.evaluate import summarise, write_results
-from instructedit.evaluation.generation_metrics import rescore_degeneration
+from instructedit.evaluation.degeneration import rescore_degeneration
 from instructedit.evaluation.sequential import degeneration_share
 from instructedit.paths import ASSETS_DIR
 

@@ -27,7 +27,8 @@ from instructedit.data.records import TASKS, EditRecord
 from instructedit.editor.contract import EditorContract, editor_example
 from instructedit.editor.sequence import EditSequence
 from instructedit.editor.batched_generation import generate_batch
-from instructedit.evaluation.generation_metrics import DEFAULT_EXTRA_TOKENS, answer_token_count, starts_with_answer
+from instructedit.evaluation.answers import starts_with_answer
+from instructedit.evaluation.generation_metrics import DEFAULT_EXTRA_TOKENS, answer_token_count
 from instructedit.instructions import N_SEEN, Instruction
 from instructedit.io import atomic_write_json
 from workbench.ui import validate

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from instructedit.evaluation.generation_metrics import (TARGET_REPEAT_LIMIT, count_answer, is_degenerate,
-                                                        is_leak, starts_with_answer)
+from instructedit.evaluation.answers import count_answer, is_leak, starts_with_answer
+from instructedit.evaluation.degeneration import TARGET_REPEAT_LIMIT, is_degenerate
 
 GOOD, MIXED, BAD = "good", "mixed", "bad"
 ICONS = {GOOD: "✅", MIXED: "⚠️", BAD: "❌"}
