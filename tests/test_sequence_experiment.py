@@ -65,7 +65,7 @@ def test_sequence_experiments_are_declared_checked_and_listed():
     # every variant of a test run was tried on validation records first
     tried = {entry: options for e in validation for entry, options in e.variants.items()}
     tests = [e for name, e in SEQUENCES.items() if not name.startswith("sequence-validation")]
-    assert len(tests) == 5 and all(split == "test" for e in tests for _, split in e.tasks)
+    assert len(tests) == 6 and all(split == "test" for e in tests for _, split in e.tasks)
     for experiment in tests:
         assert all(tried.get(entry) == options for entry, options in experiment.variants.items())
         assert set(experiment.editors) <= set(MAIN) | set(tried)
