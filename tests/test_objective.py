@@ -90,12 +90,12 @@ def test_unknown_locality_group_is_refused_with_the_field(tmp_path):
 
 def test_the_sweep_report_rescores_degeneration_and_its_summary():
     """Old sweep results are re-scored from their stored texts: records and the summary agree."""
-    from workbench.experiments.objective_sweep import _rescored
+    from instructedit.evaluation.evaluate import rescored
 
     rows = [{"task": "recent", "record_id": i, "degenerate": 0, "post_text": text, "pre_text": " yen"}
             for i, text in enumerate([" euro euro euro", " euro, the currency of the EU", " Dorisisisisis"])]
-    result = _rescored({"summary": {}, "records": rows}, {("recent", 0): "euro", ("recent", 1): "euro",
-                                                         ("recent", 2): "Doris"})
+    result, _ = rescored({"summary": {}, "records": rows}, {("recent", 0): "euro", ("recent", 1): "euro",
+                                                           ("recent", 2): "Doris"})
     assert [r["degenerate"] for r in result["records"]] == [1, 0, 1]
     assert result["summary"]["recent"]["degenerate"]["mean"] == pytest.approx(2 / 3)
 

@@ -143,9 +143,11 @@ def repair_kept_edits(sequence, tokens: int = DEFAULT_TOKENS, scales: tuple[floa
     requests, targets = request_ids(collate([example.edit for _, example in kept], pad))
     rows = looping_edits(model, requests, targets, pad, current)
     base_words = _base_words(model, [requests[r] for r in rows], [kept[r][0] for r in rows], pad, tokens, schedule)
-    said = [(r, words) for r, words in zip(rows, base_words) if words]  # the base model goes on after the target
+    said = []  # the looping rows the base model goes on after
     for r, words in zip(rows, base_words):
-        if not words:
+        if words:
+            said.append((r, words))
+        else:
             schedule.nothing_to_teach(kept[r][0])
     if not said:
         return {}

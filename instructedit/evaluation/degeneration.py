@@ -97,6 +97,24 @@ def rescore_degeneration(row: dict, target_aliases: Sequence[str]) -> dict:
     return out
 
 
+def rescore_rows(rows: list[dict], targets: dict[tuple[str, str], str]) -> tuple[list[dict], int]:
+    """Scored rows with their degeneration flags recomputed (`rescore_degeneration`, each against its target
+    `targets[(task, record_id)]`; rows without continuations as they are), and how many flags changed."""
+    out, changed = [], 0
+    for row in rows:
+        if "post_text" not in row and "post_text_plain" not in row:
+            out.append(row)
+            continue
+        key = (row["task"], row["record_id"])
+        if key not in targets:
+            raise ValueError(f"record {key[1]!r} of task {key[0]!r} is not in the data: cannot find its target; "
+                             "is the shared data folder (INSTRUCTEDIT_DATA_DIR) the one the results were made from?")
+        new = rescore_degeneration(row, [targets[key]])
+        changed += sum(new.get(k) != row.get(k) for k in ("degenerate", "degenerate_plain"))
+        out.append(new)
+    return out, changed
+
+
 def fluency_ratio(continuation: str, base_continuation: str) -> float | None:
     """n-gram entropy of a continuation over the base continuation's; None when the base's is 0."""
     base = ngram_entropy(base_continuation)

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from ..data.records import EditRecord
 from ..editor.contract import EditorContract, editor_example, make_edits
 from ..io import atomic_write_json, atomic_write_text
+from .degeneration import rescore_rows
 from .generation import fluency, greedy_continuation, sentiment
 from .generation_metrics import GenerationSettings, generation_scores, probes_from_example
 from .metrics import score_examples
@@ -42,6 +43,13 @@ def summarise(records: list[dict]) -> dict:
                 summary[task][metric] = {"mean": float(np.mean(values)), "ci_low": low, "ci_high": high,
                                          "n": len(values)}
     return summary
+
+
+def rescored(result: dict, targets: dict[tuple[str, str], str]) -> tuple[dict, int]:
+    """An evaluation ({instruction, summary, records}) with degeneration re-scored from its stored texts
+    (`degeneration.rescore_rows`) and its summary re-made where a flag changed; and how many changed."""
+    rows, changed = rescore_rows(result["records"], targets)
+    return {**result, "records": rows, "summary": summarise(rows) if changed else result["summary"]}, changed
 
 
 def _add_generation(model, tokenizer, edit, example, scores: dict) -> None:

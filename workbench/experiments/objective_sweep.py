@@ -18,8 +18,7 @@ from pathlib import Path
 from instructedit.data.tasks import load_split
 from instructedit.editor.editor import Editor
 from instructedit.evaluation import schema
-from instructedit.evaluation.evaluate import evaluate, summarise
-from instructedit.evaluation.degeneration import rescore_degeneration
+from instructedit.evaluation.evaluate import evaluate, rescored
 from instructedit.io import atomic_write_json, atomic_write_text
 from instructedit.models import loading
 from instructedit.paths import ASSETS_DIR, PROJECT_DIR
@@ -86,13 +85,6 @@ def markdown(rows: dict[str, dict], note: str = NOTE + ", re-scored from the sto
     return "\n".join(lines) + "\n"
 
 
-def _rescored(result: dict, targets: dict) -> dict:
-    """A variant's evaluation with degeneration re-scored from its stored texts under today's definition."""
-    records = [rescore_degeneration(r, [targets[(r["task"], r["record_id"])]]) if "post_text" in r else r
-               for r in result["records"]]
-    return {**result, "records": records, "summary": summarise(records)}
-
-
 def report(out: Path | None = None, source: Path | None = None) -> Path:
     """assets/results/objective-sweep.{json,md} from the variants evaluated so far (runs/objective, else the
     committed `source` file), degeneration re-scored from the stored continuations."""
@@ -104,7 +96,7 @@ def report(out: Path | None = None, source: Path | None = None) -> Path:
         path = _root() / name / "validation.json"
         if path.is_file():
             rows[name] = json.loads(path.read_text(encoding="utf-8"))
-    rows = {name: _rescored(result, targets) for name, result in rows.items()}
+    rows = {name: rescored(result, targets)[0] for name, result in rows.items()}
     if not rows:
         raise ValueError("no objective variant is evaluated yet; run one with --variant NAME")
     return write(rows, out)

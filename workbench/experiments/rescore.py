@@ -2,7 +2,7 @@
 
 Every scored edit keeps its post-edit and base continuations (`post_text`, `pre_text`), so when the
 definition in `instructedit.evaluation.degeneration` changes, the old results follow it without a
-model or a new generation: each row's `degenerate` flags are recomputed (`rescore_degeneration`, against
+model or a new generation: each row's `degenerate` flags are recomputed (`degeneration.rescore_rows`, against
 the record's target from the data), the summaries re-made by the code that made them, and the file and its
 table written again by the experiment's own writer (then summary.md). Files whose flags do not change are
 left as they are.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instructedit.data.tasks import DATASETS, load_split
-from instructedit.evaluation.evaluate import summarise, write_results
-from instructedit.evaluation.degeneration import rescore_degeneration
+from instructedit.evaluation.degeneration import rescore_rows
+from instructedit.evaluation.evaluate import rescored, write_results
 from instructedit.evaluation.sequential import degeneration_share
 from instructedit.paths import ASSETS_DIR
 
@@ -43,29 +43,11 @@ def record_targets(tasks: tuple[str, ...]) -> Targets:
     return targets
 
 
-def _rescored_rows(rows: list[dict], targets: Targets) -> tuple[list[dict], int]:
-    """Rows with their degeneration flags recomputed, and how many flags changed."""
-    out, changed = [], 0
-    for row in rows:
-        if "post_text" not in row and "post_text_plain" not in row:
-            out.append(row)
-            continue
-        key = (row["task"], str(row["record_id"]))
-        if key not in targets:
-            raise ValueError(f"record {key[1]!r} of task {key[0]!r} is not in the data: cannot find its target; "
-                             "is the shared data folder (INSTRUCTEDIT_DATA_DIR) the one the results were made from?")
-        new = rescore_degeneration(row, [targets[key]])
-        changed += sum(new.get(k) != row.get(k) for k in ("degenerate", "degenerate_plain"))
-        out.append(new)
-    return out, changed
-
-
 def rescore_evaluation(results: dict, targets: Targets) -> tuple[dict, int]:
     """An evaluation file ({entry: {instruction, summary, records}}): rows re-scored, summaries re-made."""
     out, changed = {}, 0
     for entry, result in results.items():
-        rows, n = _rescored_rows(result["records"], targets)
-        out[entry] = {**result, "records": rows, "summary": summarise(rows) if n else result["summary"]}
+        out[entry], n = rescored(result, targets)
         changed += n
     return out, changed
 
@@ -78,7 +60,7 @@ def rescore_sequence(results: dict, targets: Targets) -> tuple[dict, int]:
         for task, result in tasks.items():
             points = []
             for point in result["checkpoints"]:
-                rows, n = _rescored_rows(point["records"], targets)
+                rows, n = rescore_rows(point["records"], targets)
                 summary = dict(point["summary"])
                 if n:
                     summary["degenerate"] = degeneration_share(rows)
